@@ -1,0 +1,226 @@
+"""Every knob of the app, read from environment variables and validated once.
+
+`Settings.from_env()` is the only place that reads `os.environ` for configuration. Everything else
+receives a `Settings` (or the part of it that it needs) as an argument, so tests can build their
+own without touching the process environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+BACKEND_NAMES = ("hf-endpoint", "vertex", "openai", "local")
+
+
+class SettingsError(ValueError):
+    """A configuration value is malformed; the message names the variable and what it expects."""
+
+
+def _str(env: Mapping[str, str], name: str, default: str = "") -> str:
+    return env.get(name, default).strip()
+
+
+def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}.") from None
+    if not lo <= value <= hi:
+        raise SettingsError(f"{name} must be between {lo} and {hi}, got {value}.")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}.") from None
+    if not lo <= value <= hi:
+        raise SettingsError(f"{name} must be between {lo} and {hi}, got {value}.")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}.")
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """Refused before decoding. Defaults fit real radiographs (mammograms are ~25 MP)."""
+
+    max_bytes: int = 512 * 1024 * 1024
+    max_pixels: int = 60_000_000
+    max_frames: int = 5000
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ImageLimits:
+        return cls(
+            max_bytes=_int(env, "MEDGEMMA_MAX_IMAGE_MB", 512, 1, 16384) * 1024 * 1024,
+            max_pixels=_int(env, "MEDGEMMA_MAX_IMAGE_MEGAPIXELS", 60, 1, 2000) * 1_000_000,
+            max_frames=_int(env, "MEDGEMMA_MAX_FRAMES", 5000, 1, 1_000_000),
+        )
+
+
+@dataclass(frozen=True)
+class BackendSettings:
+    """Connection details for every backend plus the shared timeouts and retry limits."""
+
+    hf_endpoint_url: str = ""
+    hf_token: str = field(default="", repr=False)
+    vertex_endpoint: str = ""
+    vertex_dedicated_dns: str = ""
+    google_credentials: str = ""
+    openai_base_url: str = ""
+    openai_api_key: str = field(default="", repr=False)
+    openai_model: str = ""
+    local_model: str = ""
+    local_device: str = ""
+    default_backend: str = ""
+    connect_timeout_s: float = 10.0
+    first_token_timeout_s: float = 120.0
+    total_timeout_s: float = 300.0
+    wake_wait_s: float = 300.0
+    max_retries: int = 3
+    structured_output: bool = True
+    health_ttl_s: float = 30.0
+    concurrency: int = 8
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> BackendSettings:
+        default_backend = _str(env, "MEDGEMMA_DEFAULT_BACKEND")
+        if default_backend and default_backend not in BACKEND_NAMES:
+            raise SettingsError(
+                f"MEDGEMMA_DEFAULT_BACKEND must be one of {', '.join(BACKEND_NAMES)}, "
+                f"got {default_backend!r}."
+            )
+        return cls(
+            hf_endpoint_url=_str(env, "MEDGEMMA_HF_ENDPOINT_URL"),
+            hf_token=_str(env, "HF_TOKEN"),
+            vertex_endpoint=_str(env, "MEDGEMMA_VERTEX_ENDPOINT"),
+            vertex_dedicated_dns=_str(env, "MEDGEMMA_VERTEX_DEDICATED_DNS"),
+            google_credentials=_str(env, "GOOGLE_APPLICATION_CREDENTIALS"),
+            openai_base_url=_str(env, "MEDGEMMA_OPENAI_BASE_URL"),
+            openai_api_key=_str(env, "MEDGEMMA_OPENAI_API_KEY"),
+            openai_model=_str(env, "MEDGEMMA_OPENAI_MODEL"),
+            local_model=_str(env, "MEDGEMMA_LOCAL_MODEL"),
+            local_device=_str(env, "MEDGEMMA_LOCAL_DEVICE"),
+            default_backend=default_backend,
+            connect_timeout_s=_float(env, "MEDGEMMA_CONNECT_TIMEOUT_S", 10.0, 0.1, 600),
+            first_token_timeout_s=_float(env, "MEDGEMMA_FIRST_TOKEN_TIMEOUT_S", 120.0, 0.1, 3600),
+            total_timeout_s=_float(env, "MEDGEMMA_TOTAL_TIMEOUT_S", 300.0, 0.1, 7200),
+            wake_wait_s=_float(env, "MEDGEMMA_WAKE_WAIT_S", 300.0, 0, 7200),
+            max_retries=_int(env, "MEDGEMMA_MAX_RETRIES", 3, 0, 20),
+            structured_output=_bool(env, "MEDGEMMA_STRUCTURED_OUTPUT", True),
+            health_ttl_s=_float(env, "MEDGEMMA_HEALTH_TTL_S", 30.0, 0, 3600),
+            concurrency=_int(env, "MEDGEMMA_BACKEND_CONCURRENCY", 8, 1, 1000),
+        )
+
+
+@dataclass(frozen=True)
+class GenerationDefaults:
+    max_tokens: int = 512
+    temperature: float = 0.0
+    parse_retries: int = 1
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> GenerationDefaults:
+        return cls(
+            max_tokens=_int(env, "MEDGEMMA_MAX_TOKENS", 512, 1, 1024),
+            temperature=_float(env, "MEDGEMMA_TEMPERATURE", 0.0, 0.0, 2.0),
+            parse_retries=_int(env, "MEDGEMMA_PARSE_RETRIES", 1, 0, 2),
+        )
+
+
+@dataclass(frozen=True)
+class FeedbackSettings:
+    db_path: Path = Path("data/feedback.sqlite3")
+    session_label: str = ""
+    admin_password: str = field(default="", repr=False)
+    dataset_repo: str = ""
+    dataset_token: str = field(default="", repr=False)
+    keep_images: bool = False
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> FeedbackSettings:
+        return cls(
+            db_path=Path(_str(env, "MEDGEMMA_FEEDBACK_DB", "data/feedback.sqlite3")),
+            session_label=_str(env, "MEDGEMMA_SESSION_LABEL"),
+            admin_password=_str(env, "MEDGEMMA_ADMIN_PASSWORD"),
+            dataset_repo=_str(env, "MEDGEMMA_FEEDBACK_DATASET"),
+            dataset_token=_str(env, "MEDGEMMA_FEEDBACK_TOKEN") or _str(env, "HF_TOKEN"),
+            keep_images=_bool(env, "MEDGEMMA_FEEDBACK_KEEP_IMAGES", False),
+        )
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 7860
+    root_path: str = ""
+    auth_users: str = field(default="", repr=False)
+    max_upload_mb: int = 200
+    queue_size: int = 64
+    on_spaces: bool = False
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ServerSettings:
+        on_spaces = bool(_str(env, "SPACE_ID"))
+        default_host = "0.0.0.0" if on_spaces else "127.0.0.1"
+        return cls(
+            host=_str(env, "MEDGEMMA_HOST") or _str(env, "GRADIO_SERVER_NAME") or default_host,
+            port=_int(
+                env,
+                "MEDGEMMA_PORT",
+                _int(env, "GRADIO_SERVER_PORT", 7860, 1, 65535),
+                1,
+                65535,
+            ),
+            root_path=_str(env, "MEDGEMMA_ROOT_PATH"),
+            auth_users=_str(env, "MEDGEMMA_AUTH_USERS"),
+            max_upload_mb=_int(env, "MEDGEMMA_MAX_UPLOAD_MB", 200, 1, 16384),
+            queue_size=_int(env, "MEDGEMMA_QUEUE_SIZE", 64, 1, 10_000),
+            on_spaces=on_spaces,
+        )
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    image_limits: ImageLimits = field(default_factory=ImageLimits)
+    backends: BackendSettings = field(default_factory=BackendSettings)
+    generation: GenerationDefaults = field(default_factory=GenerationDefaults)
+    feedback: FeedbackSettings = field(default_factory=FeedbackSettings)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        return cls(
+            server=ServerSettings.from_env(env),
+            image_limits=ImageLimits.from_env(env),
+            backends=BackendSettings.from_env(env),
+            generation=GenerationDefaults.from_env(env),
+            feedback=FeedbackSettings.from_env(env),
+        )
+
+    def with_changes(self, **parts: object) -> Settings:
+        known = {f.name for f in fields(self)}
+        unknown = set(parts) - known
+        if unknown:
+            raise TypeError(f"unknown settings sections: {sorted(unknown)}")
+        return replace(self, **parts)  # type: ignore[arg-type]
