@@ -1,0 +1,159 @@
+"""Templates: data files load, schemas are valid and portable, prompts say what they must."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from medgemma_ui.templates import (
+    TEMPLATE_IDS,
+    WINDOW_PRESETS,
+    Template,
+    TemplateDataError,
+    UnknownTemplateError,
+    check_schema,
+    get_template,
+    list_templates,
+)
+from medgemma_ui.templates.skeleton import render_value
+
+TEMPLATES = list_templates()
+
+
+def test_ids_and_order_are_stable() -> None:
+    assert TEMPLATE_IDS == ("cxr", "ct", "derm", "mri", "pathology", "fundus", "general")
+    assert [t.id for t in TEMPLATES] == list(TEMPLATE_IDS)
+    assert [t.id for t in list_templates()] == list(TEMPLATE_IDS)
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=lambda t: t.id)
+def test_template_loads_with_metadata(template: Template) -> None:
+    assert get_template(template.id) is template
+    assert template.label and template.version and template.description
+    assert template.instructions.strip()
+    assert template.suggested_window is None or template.suggested_window in WINDOW_PRESETS
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=lambda t: t.id)
+def test_schema_passes_metaschema_and_portability(template: Template) -> None:
+    Draft202012Validator.check_schema(template.schema)
+    check_schema(template.schema, template.id)
+    assert template.schema["type"] == "object"
+    assert template.schema["additionalProperties"] is False
+    assert set(template.schema["required"]) == set(template.schema["properties"])
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=lambda t: t.id)
+def test_prompt_is_one_user_turn_with_compact_schema(template: Template) -> None:
+    prompt = template.build_prompt()
+    assert "Respond with JSON only" in prompt
+    assert "not visible" in prompt  # the closed-world rule, phrased per template
+    for marker in (
+        "<start_of_turn>",
+        "<end_of_turn>",
+        "system:",
+        "System:",
+        "<|system|>",
+        "[INST]",
+    ):
+        assert marker not in prompt
+    for key, sub in template.schema["properties"].items():
+        assert f'"{key}": {render_value(sub)}' in prompt
+    # Compact: the skeleton, not a JSON Schema dump.
+    assert '"additionalProperties"' not in prompt and '"type"' not in prompt
+    assert prompt.count("\n") < 40
+
+
+def test_cxr_prompt_skeleton_and_schema() -> None:
+    cxr = get_template("cxr")
+    assert cxr.label == "Chest X-ray"
+    assert '"cardiac_size": "normal" | "enlarged"' in cxr.build_prompt()
+    assert '"pulmonary_findings": [string]' in cxr.build_prompt()
+    assert cxr.schema["properties"]["cardiac_size"]["enum"] == ["normal", "enlarged"]
+    assert set(cxr.schema["required"]) == {
+        "cardiac_size",
+        "pulmonary_findings",
+        "pleural_findings",
+        "bone_findings",
+        "impression",
+    }
+
+
+def test_specific_schema_keys() -> None:
+    assert get_template("ct").suggested_window == "medgemma"
+    derm = get_template("derm").schema["properties"]
+    assert derm["concern_level"]["enum"] == ["low", "moderate", "high"]
+    assert {"asymmetry", "border", "colour", "diameter_mm"} <= set(derm["features"]["properties"])
+    general = get_template("general").schema["properties"]
+    assert set(general) == {
+        "modality",
+        "findings",
+        "key_abnormalities",
+        "normal_findings",
+        "clinical_impression",
+    }
+    assert "diabetic_retinopathy_grade" in get_template("fundus").schema["properties"]
+    assert "cellular_features" in get_template("pathology").schema["properties"]
+
+
+def test_instructions_override_keeps_format_block() -> None:
+    cxr = get_template("cxr")
+    prompt = cxr.build_prompt("Only describe the heart.")
+    assert prompt.startswith("Only describe the heart.")
+    assert cxr.instructions.strip()[:40] not in prompt
+    assert "Respond with JSON only" in prompt and '"impression": string' in prompt
+    assert cxr.build_prompt("   ") == cxr.build_prompt()
+
+
+def test_retry_prompt_states_errors_and_previous_answer() -> None:
+    cxr = get_template("cxr")
+    errors = ["$.cardiac_size: 'big' is not one of ['normal', 'enlarged']", "$.impression: missing"]
+    prompt = cxr.build_retry_prompt('{"cardiac_size": "big"}', errors)
+    assert prompt.startswith(cxr.build_prompt())
+    for error in errors:
+        assert error in prompt
+    assert '{"cardiac_size": "big"}' in prompt
+    long_prompt = cxr.build_retry_prompt("x" * 10_000, [f"error {i}" for i in range(20)])
+    assert "error 7" in long_prompt and "error 8" not in long_prompt and "12 more" in long_prompt
+    assert len(long_prompt) < len(cxr.build_prompt()) + 2000
+
+
+def test_unknown_template_lists_valid_ids() -> None:
+    with pytest.raises(UnknownTemplateError) as caught:
+        get_template("xray")
+    assert isinstance(caught.value, KeyError)
+    message = str(caught.value)
+    assert "'xray'" in message
+    for template_id in TEMPLATE_IDS:
+        assert template_id in message
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "array"},
+        {"type": "object", "properties": {"a": {"type": "strng"}}, "additionalProperties": False},
+        {"type": "object", "properties": {"a": {"type": "string"}}},
+        {"type": "object", "properties": {"a": {"anyOf": [{}]}}, "additionalProperties": False},
+        {"type": "object", "required": 3, "additionalProperties": False},
+    ],
+)
+def test_check_schema_refuses_bad_or_non_portable_schemas(schema: dict) -> None:
+    with pytest.raises(TemplateDataError):
+        check_schema(schema)
+
+
+def test_schema_files_are_plain_json_on_disk() -> None:
+    from importlib.resources import files
+
+    data = files("medgemma_ui.templates") / "data"
+    names = sorted(p.name for p in data.iterdir() if re.search(r"\.(toml|json)$", p.name))
+    assert names == sorted(
+        [f"{i}.toml" for i in TEMPLATE_IDS] + [f"{i}.schema.json" for i in TEMPLATE_IDS]
+    )
+    for template_id in TEMPLATE_IDS:
+        on_disk = json.loads((data / f"{template_id}.schema.json").read_text())
+        assert on_disk == get_template(template_id).schema
