@@ -1,0 +1,95 @@
+"""CSV and JSON Lines exports of feedback, and reading them back.
+
+Both formats carry exactly `EXPORT_FIELDS`: every declared record field except the image bytes,
+plus `image_kept`. In CSV, lists, dicts and `parsed` are JSON strings, `valid` and `image_kept` are
+`true`/`false`, and an empty `overall_rating` means unrated.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+from collections.abc import Iterable
+from typing import Any, Literal, TextIO
+
+from medgemma_ui.feedback.record import FeedbackRecord
+
+ExportFormat = Literal["csv", "jsonl"]
+EXPORT_FORMATS: tuple[ExportFormat, ...] = ("csv", "jsonl")
+RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(FeedbackRecord) if f.name != "image_jpeg")
+EXPORT_FIELDS = (*RECORD_FIELDS, "image_kept")
+_JSON_FIELDS = frozenset(
+    {"generation", "raw_answers", "parsed", "parse_errors", "finding_ratings", "timings_ms"}
+)
+_BOOL_FIELDS = frozenset({"valid", "image_kept"})
+
+
+def export_row(record: FeedbackRecord, image_kept: bool) -> dict[str, Any]:
+    """The JSON Lines object for one record (field order = `EXPORT_FIELDS`)."""
+    row = record.to_dict()
+    return {name: row[name] for name in RECORD_FIELDS} | {"image_kept": image_kept}
+
+
+def _csv_cell(name: str, value: Any) -> str:
+    if name in _JSON_FIELDS:
+        return json.dumps(value, ensure_ascii=False)
+    if name in _BOOL_FIELDS:
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def write_export(
+    rows: Iterable[tuple[FeedbackRecord, bool]], fmt: ExportFormat, out: TextIO
+) -> int:
+    """Write `(record, image_kept)` pairs to `out`; returns how many were written."""
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"export format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}.")
+    n = 0
+    if fmt == "jsonl":
+        for record, kept in rows:
+            out.write(json.dumps(export_row(record, kept), ensure_ascii=False) + "\n")
+            n += 1
+        return n
+    writer = csv.writer(out)
+    writer.writerow(EXPORT_FIELDS)
+    for record, kept in rows:
+        row = export_row(record, kept)
+        writer.writerow([_csv_cell(name, row[name]) for name in EXPORT_FIELDS])
+        n += 1
+    return n
+
+
+def _from_csv(row: dict[str, str]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for name, text in row.items():
+        if name in _JSON_FIELDS:
+            data[name] = json.loads(text)
+        elif name in _BOOL_FIELDS:
+            data[name] = text == "true"
+        elif name == "overall_rating":
+            data[name] = text or None
+        else:
+            data[name] = text
+    return data
+
+
+def read_export(fmt: ExportFormat, source: TextIO) -> list[dict[str, Any]]:
+    """Parse an export back into dicts with the same types as `export_row`."""
+    if fmt == "jsonl":
+        return [json.loads(line) for line in source if line.strip()]
+    if fmt == "csv":
+        reader = csv.DictReader(source)
+        if tuple(reader.fieldnames or ()) != EXPORT_FIELDS:
+            raise ValueError("not a feedback CSV export: unexpected header.")
+        return [_from_csv(row) for row in reader]
+    raise ValueError(f"export format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}.")
+
+
+def records_from_export(fmt: ExportFormat, source: TextIO) -> list[FeedbackRecord]:
+    """Read an export back as validated records (without images)."""
+    records = []
+    for row in read_export(fmt, source):
+        row.pop("image_kept", None)
+        records.append(FeedbackRecord.from_dict(row))
+    return records

@@ -1,0 +1,323 @@
+"""The feedback store: SQLite in WAL mode, safe across threads and processes.
+
+Every method is blocking and short. From async code (Gradio handlers) call it off the event loop:
+`record_id = await asyncio.to_thread(store.save, record)`.
+
+Durability: `synchronous=FULL` by default. In WAL mode NORMAL is already safe against a killed
+process, but FULL also keeps the last commits across a power cut or an OS crash; a rating a
+clinician saw confirmed must survive both. Measured cost: see README "Performance / Feedback store".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Literal, TextIO
+
+from medgemma_ui.feedback.migrations import migrate
+from medgemma_ui.feedback.record import AGREEMENT_SCORE, OVERALL_RATINGS, FeedbackRecord, utc_now
+
+log = logging.getLogger(__name__)
+
+Synchronous = Literal["NORMAL", "FULL", "EXTRA"]
+# Called after a save has committed (e.g. the Hub shard writer); failures are logged, not raised.
+SaveListener = Callable[[FeedbackRecord], None]
+
+_COLUMNS = (
+    "id",
+    "created_at",
+    "updated_at",
+    "session_label",
+    "reviewer",
+    "image_sha256",
+    "template_id",
+    "template_version",
+    "backend",
+    "model",
+    "generation_json",
+    "raw_answers_json",
+    "parsed_json",
+    "valid",
+    "parse_errors_json",
+    "overall_rating",
+    "finding_ratings_json",
+    "missed_findings",
+    "corrected_impression",
+    "comment",
+    "timings_json",
+)
+_JSON_COLUMNS = {
+    "generation_json": "generation",
+    "raw_answers_json": "raw_answers",
+    "parsed_json": "parsed",
+    "parse_errors_json": "parse_errors",
+    "finding_ratings_json": "finding_ratings",
+    "timings_json": "timings_ms",
+}
+_UPDATABLE = [c for c in _COLUMNS if c not in ("id", "created_at")]
+_UPSERT = (
+    f"INSERT INTO feedback ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
+    f"ON CONFLICT(id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _UPDATABLE)}"
+)
+_SELECT = f"SELECT {', '.join('f.' + c for c in _COLUMNS)}, i.sha256 IS NOT NULL"
+_FROM = "FROM feedback f LEFT JOIN images i ON i.sha256 = f.image_sha256"
+_SELECT_WITH_IMAGE = f"SELECT {', '.join('f.' + c for c in _COLUMNS)}, i.jpeg"
+
+
+def _to_row(record: FeedbackRecord, updated_at: str) -> tuple[Any, ...]:
+    values: dict[str, Any] = {}
+    for column in _COLUMNS:
+        if column in _JSON_COLUMNS:
+            values[column] = json.dumps(
+                getattr(record, _JSON_COLUMNS[column]), ensure_ascii=False, allow_nan=False
+            )
+        else:
+            values[column] = getattr(record, column)
+    values["valid"] = int(record.valid)
+    values["updated_at"] = updated_at
+    return tuple(values[c] for c in _COLUMNS)
+
+
+def _from_row(row: tuple[Any, ...], image: bytes | None = None) -> FeedbackRecord:
+    data: dict[str, Any] = {}
+    for column, value in zip(_COLUMNS, row, strict=False):
+        if column in _JSON_COLUMNS:
+            data[_JSON_COLUMNS[column]] = json.loads(value)
+        else:
+            data[column] = value
+    data["valid"] = bool(data["valid"])
+    data["image_jpeg"] = image
+    return FeedbackRecord(**data)
+
+
+class FeedbackStore:
+    """Clinician feedback in one SQLite file, created (with parent folders) on first use.
+
+    One connection per thread and per process (a forked child opens its own). Writes are single
+    `BEGIN IMMEDIATE` transactions, so concurrent writers queue on the lock (up to
+    `busy_timeout_ms`) instead of failing or losing rows.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        keep_images: bool = False,
+        synchronous: Synchronous = "FULL",
+        busy_timeout_ms: int = 30_000,
+        listeners: list[SaveListener] | None = None,
+    ) -> None:
+        if synchronous not in ("NORMAL", "FULL", "EXTRA"):
+            raise ValueError(f"synchronous must be NORMAL, FULL or EXTRA, got {synchronous!r}.")
+        self.path = Path(path)
+        self.keep_images = keep_images
+        self.synchronous = synchronous
+        self.busy_timeout_ms = busy_timeout_ms
+        self.listeners: list[SaveListener] = list(listeners or [])
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._migrated_pid: int | None = None
+        self._connections: list[tuple[int, sqlite3.Connection]] = []
+
+    # -- connections ---------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            self.path,
+            timeout=self.busy_timeout_ms / 1000,
+            isolation_level=None,  # explicit BEGIN IMMEDIATE / COMMIT below
+            check_same_thread=False,  # only so close() may close every thread's connection
+        )
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        pid = os.getpid()
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and self._local.pid == pid:
+            return conn
+        conn = self._connect()
+        with self._lock:
+            if self._migrated_pid != pid:
+                migrate(conn)
+                self._migrated_pid = pid
+            self._connections.append((pid, conn))
+        self._local.conn, self._local.pid = conn, pid
+        return conn
+
+    def close(self) -> None:
+        """Close every connection this store opened in this process (not ones inherited by fork)."""
+        with self._lock:
+            pid = os.getpid()
+            for owner, conn in self._connections:
+                if owner == pid:
+                    conn.close()
+            self._connections.clear()
+            self._local = threading.local()
+
+    def __enter__(self) -> FeedbackStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def save(self, record: FeedbackRecord) -> str:
+        """Insert the record, or replace the one with the same id; returns the id.
+
+        Saving an existing id again (a changed rating) keeps its `created_at` and sets `updated_at`
+        to now. The image bytes are stored only when the store keeps images.
+        """
+        if not isinstance(record, FeedbackRecord):
+            raise TypeError(f"save() takes a FeedbackRecord, got {type(record).__name__}.")
+        row = _to_row(record, utc_now())
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(_UPSERT, row)
+            if self.keep_images and record.image_jpeg is not None:
+                conn.execute(
+                    "INSERT OR IGNORE INTO images (sha256, jpeg) VALUES (?, ?)",
+                    (record.image_sha256, record.image_jpeg),
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        if self.listeners:
+            stored = self.get(record.id, with_image=self.keep_images)
+            for listener in self.listeners:
+                try:
+                    listener(stored)  # type: ignore[arg-type]
+                except Exception:
+                    log.exception("feedback listener failed; the rating is safe in %s", self.path)
+        return record.id
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def get(self, record_id: str, *, with_image: bool = True) -> FeedbackRecord | None:
+        """The record with this id, or None."""
+        conn = self._conn()
+        if with_image:
+            row = conn.execute(f"{_SELECT_WITH_IMAGE} {_FROM} WHERE f.id = ?", (record_id,))
+            found = row.fetchone()
+            return None if found is None else _from_row(found[:-1], found[-1])
+        found = conn.execute(f"{_SELECT} {_FROM} WHERE f.id = ?", (record_id,)).fetchone()
+        return None if found is None else _from_row(found[:-1])
+
+    def recent(self, limit: int = 50, *, session_label: str | None = None) -> list[FeedbackRecord]:
+        """The most recently changed records first (without image bytes)."""
+        where, params = self._where(session_label)
+        rows = self._conn().execute(
+            f"{_SELECT} {_FROM} {where} ORDER BY f.updated_at DESC, f.id LIMIT ?",
+            (*params, int(limit)),
+        )
+        return [_from_row(r[:-1]) for r in rows.fetchall()]
+
+    def count(self, *, session_label: str | None = None) -> int:
+        where, params = self._where(session_label)
+        return int(self._conn().execute(f"SELECT count(*) {_FROM} {where}", params).fetchone()[0])
+
+    def iter_all(
+        self, *, session_label: str | None = None, with_images: bool = False
+    ) -> Iterator[FeedbackRecord]:
+        """Every record, oldest first, read in one consistent snapshot."""
+        for record, _ in self._iter(session_label, with_images=with_images):
+            yield record
+
+    def _iter(
+        self, session_label: str | None, *, with_images: bool = False
+    ) -> Iterator[tuple[FeedbackRecord, bool]]:
+        self._conn()  # creates and migrates the database if needed
+        where, params = self._where(session_label)
+        # Its own connection, so a slow consumer never holds this thread's connection mid-read.
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN")
+            image_column = "i.jpeg" if with_images else "NULL"
+            cursor = conn.execute(
+                f"{_SELECT}, {image_column} {_FROM} {where} ORDER BY f.created_at, f.id", params
+            )
+            for row in cursor:
+                image = row[-1] if with_images else None
+                yield _from_row(row[:-2], image), bool(row[-2])
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    def has_image(self, sha256: str) -> bool:
+        row = self._conn().execute("SELECT 1 FROM images WHERE sha256 = ?", (sha256,)).fetchone()
+        return row is not None
+
+    def stats(self, *, session_label: str | None = None) -> dict[str, Any]:
+        """Counts by overall rating and agreement rates (agree 1, partly 0.5, disagree 0).
+
+        Returns `{"total", "rated", "by_overall": {rating: n, ..., "unrated": n},
+        "agreement": rate | None, "by_template": {id: {"n", "rate"}}, "by_backend": {...}}`;
+        rates are over rated records only, None when none is rated.
+        """
+        where, params = self._where(session_label)
+        rows = self._conn().execute(
+            f"SELECT f.overall_rating, f.template_id, f.backend {_FROM} {where}", params
+        )
+        by_overall = dict.fromkeys(OVERALL_RATINGS, 0) | {"unrated": 0}
+        groups: dict[str, dict[str, list[float]]] = {"by_template": {}, "by_backend": {}}
+        scores: list[float] = []
+        total = 0
+        for rating, template_id, backend in rows:
+            total += 1
+            if rating is None:
+                by_overall["unrated"] += 1
+                continue
+            by_overall[rating] += 1
+            score = AGREEMENT_SCORE[rating]
+            scores.append(score)
+            groups["by_template"].setdefault(template_id, []).append(score)
+            groups["by_backend"].setdefault(backend, []).append(score)
+
+        def summary(values: list[float]) -> dict[str, Any]:
+            return {"n": len(values), "rate": sum(values) / len(values)}
+
+        return {
+            "total": total,
+            "rated": len(scores),
+            "by_overall": by_overall,
+            "agreement": sum(scores) / len(scores) if scores else None,
+            **{name: {k: summary(v) for k, v in sorted(g.items())} for name, g in groups.items()},
+        }
+
+    def export(
+        self,
+        fmt: Literal["csv", "jsonl"],
+        out: TextIO,
+        *,
+        session_label: str | None = None,
+    ) -> int:
+        """Write every record to `out` as CSV or JSON Lines; returns the number written.
+
+        Image bytes are never exported; `image_kept` says whether the store holds the JPEG.
+        Open files for CSV with `newline=""`.
+        """
+        from medgemma_ui.feedback.export import write_export
+
+        return write_export(self._iter(session_label), fmt, out)
+
+    def integrity_check(self) -> str:
+        """SQLite's own check; "ok" when the file is sound."""
+        return str(self._conn().execute("PRAGMA integrity_check").fetchone()[0])
+
+    @staticmethod
+    def _where(session_label: str | None) -> tuple[str, tuple[Any, ...]]:
+        if session_label is None:
+            return "", ()
+        return "WHERE f.session_label = ?", (session_label,)

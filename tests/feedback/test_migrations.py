@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from medgemma_ui.feedback import SCHEMA_VERSION, FeedbackStore, SchemaVersionError
+from medgemma_ui.feedback.migrations import MIGRATIONS, migrate, user_version
+from tests.feedback.factory import make_record
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(path, isolation_level=None)
+
+
+def test_empty_database_is_migrated_to_current(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "f.db")
+    assert user_version(conn) == 0
+    assert migrate(conn) == SCHEMA_VERSION == len(MIGRATIONS) == 1
+    assert user_version(conn) == 1
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"feedback", "images"} <= tables
+
+
+def test_current_database_is_left_alone_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "f.db"
+    store = FeedbackStore(path)
+    store.save(make_record(0, 0))
+    store.close()
+    conn = connect(path)
+    schema_before = conn.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall()
+    assert migrate(conn) == 1
+    assert conn.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall() == schema_before
+    assert FeedbackStore(path).count() == 1
+
+
+def test_newer_database_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "f.db"
+    conn = connect(path)
+    conn.execute("CREATE TABLE future (x)")
+    conn.execute("PRAGMA user_version = 7")
+    with pytest.raises(SchemaVersionError, match="schema version 7, but this version"):
+        FeedbackStore(path).count()
+    assert user_version(conn) == 7
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert tables == {"future"}
+
+
+def test_a_second_step_runs_in_order_after_the_first(tmp_path: Path) -> None:
+    path = tmp_path / "f.db"
+    FeedbackStore(path).save(make_record(0, 0))
+    calls: list[int] = []
+
+    def v2(conn: sqlite3.Connection) -> None:
+        calls.append(user_version(conn))
+        conn.execute("ALTER TABLE feedback ADD COLUMN language TEXT NOT NULL DEFAULT 'en'")
+
+    conn = connect(path)
+    assert migrate(conn, [*MIGRATIONS, v2]) == 2
+    assert calls == [1]
+    assert conn.execute("SELECT language FROM feedback").fetchall() == [("en",)]
+    assert migrate(conn, [*MIGRATIONS, v2]) == 2 and calls == [1]  # not re-run
+
+
+def test_failing_step_rolls_back_everything(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "f.db")
+
+    def broken(conn: sqlite3.Connection) -> None:
+        conn.execute("CREATE TABLE half_done (x)")
+        raise RuntimeError("step failed")
+
+    with pytest.raises(RuntimeError, match="step failed"):
+        migrate(conn, [*MIGRATIONS, broken])
+    assert user_version(conn) == 0
+    assert conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0

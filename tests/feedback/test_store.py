@@ -1,0 +1,196 @@
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from medgemma_ui.feedback import EXPORT_FIELDS, FeedbackRecord, FeedbackStore
+from tests.feedback.factory import comparable, make_record
+
+
+def test_created_on_first_use_with_parent_folders_and_wal(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "feedback.sqlite3"
+    store = FeedbackStore(path)
+    assert not path.exists()
+    assert store.count() == 0
+    assert path.exists()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    store.close()
+
+
+def test_synchronous_mode_is_applied(tmp_path: Path) -> None:
+    # 2 = FULL, 1 = NORMAL
+    for mode, expected in (("FULL", 2), ("NORMAL", 1)):
+        store = FeedbackStore(tmp_path / f"{mode}.db", synchronous=mode)  # type: ignore[arg-type]
+        assert store._conn().execute("PRAGMA synchronous").fetchone()[0] == expected
+        store.close()
+    with pytest.raises(ValueError, match="synchronous must be"):
+        FeedbackStore(tmp_path / "x.db", synchronous="OFF")  # type: ignore[arg-type]
+
+
+def test_save_get_round_trip_every_field(tmp_path: Path) -> None:
+    store = FeedbackStore(tmp_path / "f.db")
+    record = make_record(1, 2, image_jpeg=None)
+    assert store.save(record) == record.id
+    got = store.get(record.id)
+    assert got is not None
+    assert comparable(got) == comparable(record)
+    assert got.updated_at >= record.created_at
+    assert store.get("0" * 32) is None
+
+
+def test_saving_the_same_id_updates_keeps_created_at_and_bumps_updated_at(tmp_path: Path) -> None:
+    store = FeedbackStore(tmp_path / "f.db")
+    record = make_record(0, 1, overall_rating="disagree")
+    store.save(record)
+    first = store.get(record.id)
+    time.sleep(0.002)
+    store.save(record.with_changes(overall_rating="agree", comment="changed my mind"))
+    second = store.get(record.id)
+    assert first is not None and second is not None
+    assert store.count() == 1
+    assert second.overall_rating == "agree" and second.comment == "changed my mind"
+    assert second.created_at == first.created_at == record.created_at
+    assert second.updated_at > first.updated_at
+
+
+def test_recent_count_iter_and_session_filter(tmp_path: Path) -> None:
+    store = FeedbackStore(tmp_path / "f.db")
+    records = [make_record(w, i) for w in range(3) for i in range(4)]
+    for r in records:
+        store.save(r)
+    assert store.count() == 12
+    assert store.count(session_label="session 1") == 4
+    recent = store.recent(limit=5)
+    assert len(recent) == 5
+    assert recent[0].id == records[-1].id  # last saved first
+    assert [r.updated_at for r in recent] == sorted((r.updated_at for r in recent), reverse=True)
+    assert {r.id for r in store.iter_all()} == {r.id for r in records}
+    assert {r.session_label for r in store.iter_all(session_label="session 2")} == {"session 2"}
+    assert all(r.image_jpeg is None for r in store.recent())
+
+
+def test_stats_counts_and_agreement_rates(tmp_path: Path) -> None:
+    store = FeedbackStore(tmp_path / "f.db")
+    specs = [
+        ("cxr", "openai", "agree"),
+        ("cxr", "openai", "partly_agree"),
+        ("cxr", "vertex", "disagree"),
+        ("ct", "vertex", "agree"),
+        ("ct", "vertex", None),
+    ]
+    for n, (template, backend, rating) in enumerate(specs):
+        store.save(make_record(9, n, template_id=template, backend=backend, overall_rating=rating))
+    stats = store.stats()
+    assert stats["total"] == 5 and stats["rated"] == 4
+    assert stats["by_overall"] == {"agree": 2, "partly_agree": 1, "disagree": 1, "unrated": 1}
+    assert stats["agreement"] == pytest.approx(2.5 / 4)
+    assert stats["by_template"] == {
+        "ct": {"n": 1, "rate": 1.0},
+        "cxr": {"n": 3, "rate": pytest.approx(0.5)},
+    }
+    assert stats["by_backend"] == {
+        "openai": {"n": 2, "rate": 0.75},
+        "vertex": {"n": 2, "rate": 0.5},
+    }
+    empty = FeedbackStore(tmp_path / "empty.db").stats()
+    assert empty["total"] == 0 and empty["agreement"] is None and empty["by_template"] == {}
+
+
+def test_images_are_dropped_unless_kept(tmp_path: Path) -> None:
+    jpeg = b"\xff\xd8 pretend jpeg"
+    sha = hashlib.sha256(jpeg).hexdigest()
+    record = make_record(0, 0, image_sha256=sha, image_jpeg=jpeg)
+
+    plain = FeedbackStore(tmp_path / "plain.db")
+    plain.save(record)
+    got = plain.get(record.id)
+    assert got is not None and got.image_jpeg is None and not plain.has_image(sha)
+
+    keeping = FeedbackStore(tmp_path / "keep.db", keep_images=True)
+    keeping.save(record)
+    keeping.save(make_record(0, 1, image_sha256=sha, image_jpeg=jpeg))  # same image, one blob
+    got = keeping.get(record.id)
+    assert got is not None and got.image_jpeg == jpeg
+    assert keeping.get(record.id, with_image=False).image_jpeg is None  # type: ignore[union-attr]
+    assert keeping._conn().execute("SELECT count(*) FROM images").fetchone()[0] == 1
+    assert [r.image_jpeg for r in keeping.iter_all(with_images=True)] == [jpeg, jpeg]
+    out = io.StringIO()
+    keeping.export("jsonl", out)
+    assert jpeg.decode(errors="ignore") not in out.getvalue()
+    assert [json.loads(line)["image_kept"] for line in out.getvalue().splitlines()] == [True, True]
+
+
+def test_schema_has_no_place_for_file_names_or_patient_tags(tmp_path: Path) -> None:
+    store = FeedbackStore(tmp_path / "f.db")
+    store.count()
+    conn = store._conn()
+    columns = {
+        row[1].lower()
+        for table in ("feedback", "images")
+        for row in conn.execute(f"PRAGMA table_info({table})")
+    }
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert tables == {"feedback", "images"}
+    forbidden = ("file", "name", "path", "patient", "dicom", "tag", "token", "uid")
+    assert not [c for c in columns if any(word in c for word in forbidden)], columns
+    # every stored column is a declared, exported field
+    exported = {c.removesuffix("_json") for c in columns - {"sha256", "jpeg"}}
+    exported = (exported - {"timings"}) | {"timings_ms", "image_kept"}
+    assert exported == set(EXPORT_FIELDS)
+
+
+def test_export_holds_only_declared_fields(tmp_path: Path) -> None:
+    store = FeedbackStore(tmp_path / "f.db")
+    store.save(make_record(0, 0))
+    out = io.StringIO()
+    store.export("jsonl", out)
+    row = json.loads(out.getvalue())
+    assert tuple(row) == EXPORT_FIELDS
+    out = io.StringIO()
+    store.export("csv", out)
+    assert out.getvalue().splitlines()[0] == ",".join(EXPORT_FIELDS)
+
+
+def test_async_callers_use_to_thread(tmp_path: Path) -> None:
+    store = FeedbackStore(tmp_path / "f.db")
+
+    async def submit(n: int) -> list[str]:
+        return await asyncio.gather(
+            *(asyncio.to_thread(store.save, make_record(5, i)) for i in range(n))
+        )
+
+    ids = asyncio.run(submit(30))
+    assert sorted(ids) == sorted(make_record(5, i).id for i in range(30))
+    assert store.count() == 30
+    store.close()
+
+
+def test_save_rejects_non_records(tmp_path: Path) -> None:
+    store = FeedbackStore(tmp_path / "f.db")
+    with pytest.raises(TypeError, match="FeedbackRecord"):
+        store.save({"id": "x"})  # type: ignore[arg-type]
+    assert isinstance(make_record(), FeedbackRecord)
+
+
+def test_listener_failure_does_not_lose_the_rating(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[str] = []
+
+    def broken(record: FeedbackRecord) -> None:
+        seen.append(record.id)
+        raise OSError("disk full")
+
+    store = FeedbackStore(tmp_path / "f.db", listeners=[broken])
+    record_id = store.save(make_record(0, 0))
+    assert seen == [record_id] and store.get(record_id) is not None
+    assert "feedback listener failed" in caplog.text
