@@ -26,12 +26,18 @@ MAX_REPAIR_CHARS = 100_000  # json_repair is pure Python; beyond this it is slow
 _MAX_CANDIDATES = 200  # '{' positions tried as embedded objects before giving up
 
 NO_OBJECT = "The answer contains no JSON object"
+TRUNCATED = "truncated answer closed"
+CUT_OFF = (
+    "$: the answer stops mid-object (cut off, e.g. out of tokens); the recovered part is shown "
+    "but may be incomplete"
+)
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 # A real object starts with a quoted key, an identifier key followed by ':', '}' or the end of
 # the text (truncated). This keeps prose such as "a {suspicious} lesion" from being "repaired".
 _OBJECT_START = re.compile(r"""\{\s*(?:["'}]|[A-Za-z_][\w ]{0,40}:|\Z)""")
 _QUOTED_START = re.compile(r"""\{\s*["']""")
+_DANGLING_KEY = re.compile(r"""(?:"[^"\\\n]*"|'[^'\\\n]*'|[A-Za-z_]\w*)\s*:\s*\Z""")
 
 
 @dataclass(frozen=True)
@@ -120,6 +126,9 @@ def _parse(raw: Any, schema: dict[str, Any]) -> Findings:
 
     value = _normalise(value, schema, "$", normalisations)
     errors = _validate(validator, value)
+    if TRUNCATED in repairs:
+        # Never valid: the last value may be cut short even when the schema happens to match.
+        errors.insert(0, CUT_OFF)
     return Findings(value, not errors, errors, repaired, normalisations, method, repairs)
 
 
@@ -146,15 +155,19 @@ def _extract(text: str) -> tuple[Any, str, list[str]]:
         if ok and isinstance(value, dict):
             return value, "embedded", []
 
-    source = _repair_source(text, blocks, spans)
-    if source is None:
+    found = _repair_source(text, blocks, spans)
+    if found is None:
         return None, "none", []
+    source, truncated = found
+    if truncated and not _outside_strings(source)[1]:
+        # json_repair would give a dangling `"key":` an invented "" value; drop the key instead.
+        source = _DANGLING_KEY.sub("", source)
     value = _repair(source)
     if isinstance(value, list):  # json_repair returns a list when it saw several values
         value = next((item for item in value if isinstance(item, dict)), value)
     if not isinstance(value, dict):
         return None, "none", []
-    return value, "repaired", _describe_repairs(source)
+    return value, "repaired", _describe_repairs(source, truncated)
 
 
 def _loads(text: str) -> tuple[bool, Any]:
@@ -212,20 +225,20 @@ def _matching_brace(text: str, start: int) -> int | None:
     return None
 
 
-def _repair_source(text: str, blocks: list[str], spans: list[tuple[int, int | None]]) -> str | None:
-    """The text handed to json_repair: a fenced block or the object-like part of the prose."""
+def _repair_source(
+    text: str, blocks: list[str], spans: list[tuple[int, int | None]]
+) -> tuple[str, bool] | None:
+    """The text handed to json_repair (a fenced block or the object-like part of the prose), and
+    whether that object was cut off before its closing brace."""
     for block in blocks:
         block_spans = _object_spans(block)
         if block_spans:
             start, end = block_spans[0]
-            return block[start:end] if end is not None else block[start:]
+            return (block[start:end], False) if end is not None else (block[start:], True)
     if spans:
         # Prefer a span that opens with a quoted key over prose such as "{Note: ...}".
         start, end = next((s for s in spans if _QUOTED_START.match(text, s[0])), spans[0])
-        return text[start:end] if end is not None else text[start:]
-    stripped = text.lstrip()
-    if stripped.startswith("[") and _OBJECT_START.match(stripped.lstrip("[ \t\r\n")):
-        return stripped
+        return (text[start:end], False) if end is not None else (text[start:], True)
     return None
 
 
@@ -244,9 +257,9 @@ _SINGLE_QUOTE = re.compile(r"[{\[,:]\s*'")
 _COMMENT = re.compile(r"(//|/\*|(?:^|[{\[,]\s*)#)", re.MULTILINE)
 
 
-def _describe_repairs(source: str) -> list[str]:
+def _describe_repairs(source: str, truncated: bool) -> list[str]:
     """Name what was wrong with the JSON, for the one-line summary shown to clinicians."""
-    outside, unterminated = _outside_strings(source)
+    outside = _outside_strings(source)[0]
     described = []
     if _TRAILING_COMMA.search(outside):
         described.append("trailing comma removed")
@@ -256,15 +269,13 @@ def _describe_repairs(source: str) -> list[str]:
         described.append("Python literals converted")
     if _COMMENT.search(outside):
         described.append("comments removed")
-    if unterminated or outside.count("{") + outside.count("[") > outside.count("}") + outside.count(
-        "]"
-    ):
-        described.append("truncated answer closed")
+    if truncated:
+        described.append(TRUNCATED)
     return described or ["malformed JSON repaired"]
 
 
 def _outside_strings(source: str) -> tuple[str, bool]:
-    """`source` with double-quoted string contents blanked; and whether a string never ended."""
+    """`source` with the contents of double-quoted strings removed; whether it ends in a string."""
     out: list[str] = []
     in_string = False
     escaped = False

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from medgemma_ui.findings import (
+    CUT_OFF,
     MAX_INPUT_CHARS,
     NO_OBJECT,
     Findings,
@@ -123,6 +124,12 @@ def test_python_literals_converted_then_validated() -> None:
     assert "Python literals converted" in result.repairs
 
 
+def test_truncated_is_never_valid_even_if_schema_matches() -> None:
+    result = parse(TEXT[: TEXT.rindex('"')])
+    assert result.data == GOOD  # only the closing quote and brace are missing
+    assert not result.valid and result.errors == [CUT_OFF]
+
+
 def test_truncated_is_recovered_but_invalid() -> None:
     result = parse(TEXT[: TEXT.index('"bone_findings"') + 22])
     assert result.method == "repaired" and result.repaired
@@ -132,6 +139,25 @@ def test_truncated_is_recovered_but_invalid() -> None:
     assert not result.valid
     assert "$.impression: required key is missing" in result.errors
     assert "truncated answer closed" in result.repairs
+    assert result.errors[0] == CUT_OFF
+
+
+@pytest.mark.parametrize(
+    ("raw", "data"),
+    [
+        ('{"impression": "Normal", "bone_findings":', {"impression": "Normal"}),
+        ('{"impression": "Normal", bone_findings: ', {"impression": "Normal"}),
+        (
+            '{"impression": "Normal", "bone_findings": ["a"',
+            {"impression": "Normal", "bone_findings": ["a"]},
+        ),
+        ('{"impression": "Impression: ', {"impression": "Impression:"}),  # text is stripped
+        ('{"impression": "Normal heart', {"impression": "Normal heart"}),
+    ],
+)
+def test_truncation_never_invents_values(raw: str, data: dict) -> None:
+    result = parse(raw)
+    assert result.data == data and not result.valid and result.errors[0] == CUT_OFF
 
 
 def test_normalisations_are_recorded() -> None:
