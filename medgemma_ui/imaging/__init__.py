@@ -1,0 +1,15 @@
+"""Bytes in -> PreparedImage out: the exact 896×896 JPEG MedGemma receives. No UI, no network."""
+
+from .errors import ImageError
+from .prepared import PreparedImage, prepare, render
+from .windowing import MEDGEMMA_CT_WINDOWS, WINDOW_PRESETS, window_names
+
+__all__ = [
+    "MEDGEMMA_CT_WINDOWS",
+    "WINDOW_PRESETS",
+    "ImageError",
+    "PreparedImage",
+    "prepare",
+    "render",
+    "window_names",
+]

@@ -1,0 +1,15 @@
+"""The one exception the imaging package raises."""
+
+from __future__ import annotations
+
+
+class ImageError(Exception):
+    """An image that cannot be prepared. `str(error)` is one sentence a clinician can act on.
+
+    `kind` is a short machine-readable category: not_image, no_pixels, decoder_missing, corrupt,
+    too_large, unsupported, bad_request.
+    """
+
+    def __init__(self, message: str, *, kind: str = "unsupported") -> None:
+        super().__init__(message)
+        self.kind = kind

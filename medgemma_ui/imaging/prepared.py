@@ -1,0 +1,112 @@
+"""`prepare`: any supported image -> the exact 896×896 JPEG MedGemma receives."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import operator
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image
+
+from medgemma_ui.settings import ImageLimits
+
+from .dicom_decode import Rendered, render_dicom
+from .encode import encode_jpeg
+from .errors import ImageError
+from .geometry import TARGET, to_model_square
+from .raster import render_raster
+from .sniff import Source, read_source, sniff
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedImage:
+    """The image as the model sees it. `image` is decoded from `jpeg`, so a preview of it is
+    exactly what is sent."""
+
+    image: Image.Image
+    jpeg: bytes
+    info: dict[str, Any]
+
+    @property
+    def data_uri(self) -> str:
+        return "data:image/jpeg;base64," + base64.b64encode(self.jpeg).decode("ascii")
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.jpeg).hexdigest()
+
+
+def _frame_number(frame: object) -> int | None:
+    if frame is None:
+        return None
+    try:
+        if isinstance(frame, bool):
+            raise TypeError
+        value = operator.index(frame)  # type: ignore[arg-type]
+    except TypeError:
+        raise ImageError("The frame must be a whole number (0 is the first frame).") from None
+    if value < 0:
+        raise ImageError(
+            f"Frame {value} does not exist; frames are numbered from 0.", kind="bad_request"
+        )
+    return value
+
+
+def render(
+    source: Source,
+    *,
+    window: str | None = None,
+    frame: int | None = None,
+    limits: ImageLimits | None = None,
+) -> Rendered:
+    """The 8-bit pixels and info before padding and resizing (tests compare these to highdicom)."""
+    limits = limits or ImageLimits()
+    frame = _frame_number(frame)
+    if window is not None and not isinstance(window, str):
+        raise ImageError("The window must be given by name, for example 'lung' or 'auto'.")
+    data = read_source(source, limits)
+    try:
+        if sniff(data) == "dicom":
+            return render_dicom(data, window=window, frame=frame, limits=limits)
+        return render_raster(data, window=window, frame=frame, limits=limits)
+    except ImageError:
+        raise
+    except MemoryError as exc:
+        raise ImageError(
+            "This image is too large to process in the memory available; upload a smaller export.",
+            kind="too_large",
+        ) from exc
+    except Exception as exc:
+        raise ImageError(
+            "This image could not be read; the file may be damaged or incomplete, so export it "
+            "again.",
+            kind="corrupt",
+        ) from exc
+
+
+def prepare(
+    source: Source,
+    *,
+    window: str | None = None,
+    frame: int | None = None,
+    limits: ImageLimits | None = None,
+) -> PreparedImage:
+    """Bytes or a path (PNG, JPEG, WebP, TIFF, BMP, GIF or DICOM, sniffed from content) -> the
+    padded 896×896 RGB JPEG (≤ 500 KB) sent to MedGemma. Raises ImageError on bad input."""
+    rendered = render(source, window=window, frame=frame, limits=limits)
+    try:
+        square = to_model_square(rendered.pixels)
+        jpeg, quality = encode_jpeg(square)
+        with Image.open(io.BytesIO(jpeg)) as decoded:
+            image = decoded.convert("RGB")
+    except Exception as exc:
+        raise ImageError(
+            "The image was read but could not be converted for the model; try another export.",
+            kind="corrupt",
+        ) from exc
+    info = dict(rendered.info)
+    info.update(size=[TARGET, TARGET], jpeg_quality=quality, jpeg_bytes=len(jpeg))
+    return PreparedImage(image=image, jpeg=jpeg, info=info)
