@@ -198,14 +198,19 @@ def chunk(content: str | None = None, finish: str | None = None, **extra: Any) -
 
 
 def chat_stream(
-    words: list[str], *, finish: str = "stop", usage: bool = True, **kwargs: Any
+    words: list[str],
+    *,
+    finish: str = "stop",
+    usage: bool = True,
+    model: str = "medgemma-test",
+    **kwargs: Any,
 ) -> SSE:
-    events: list[Any] = [chunk(w) for w in words]
-    events.append(chunk(None, finish))
+    events: list[Any] = [chunk(w, model=model) for w in words]
+    events.append(chunk(None, finish, model=model))
     if usage:
         events.append(
             {
-                **chunk(None),
+                **chunk(None, model=model),
                 "choices": [],
                 "usage": {
                     "prompt_tokens": 260,
