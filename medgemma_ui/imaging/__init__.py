@@ -1,7 +1,7 @@
 """Bytes in -> PreparedImage out: the exact 896×896 JPEG MedGemma receives. No UI, no network."""
 
 from .errors import ImageError
-from .prepared import PreparedImage, prepare, render
+from .prepared import PreparedImage, finish, prepare, render
 from .windowing import MEDGEMMA_CT_WINDOWS, WINDOW_PRESETS, window_names
 
 __all__ = [
@@ -9,6 +9,7 @@ __all__ = [
     "WINDOW_PRESETS",
     "ImageError",
     "PreparedImage",
+    "finish",
     "prepare",
     "render",
     "window_names",

@@ -227,7 +227,8 @@ def _decode_error(exc: Exception, ds: Dataset, bits: int) -> ImageError:
             "export the image uncompressed, as JPEG 2000 or as JPEG-LS instead.",
             kind="decoder_missing",
         )
-    if "length" in text.lower() or "truncat" in text.lower() or "end of" in text.lower():
+    lowered = text.lower()
+    if any(s in lowered for s in ("length", "truncat", "end of", "less than expected")):
         return ImageError(
             "This DICOM's pixel data is incomplete (the file is truncated); "
             "copy or export the file again.",

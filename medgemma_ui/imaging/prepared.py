@@ -96,7 +96,11 @@ def prepare(
 ) -> PreparedImage:
     """Bytes or a path (PNG, JPEG, WebP, TIFF, BMP, GIF or DICOM, sniffed from content) -> the
     padded 896×896 RGB JPEG (≤ 500 KB) sent to MedGemma. Raises ImageError on bad input."""
-    rendered = render(source, window=window, frame=frame, limits=limits)
+    return finish(render(source, window=window, frame=frame, limits=limits))
+
+
+def finish(rendered: Rendered) -> PreparedImage:
+    """Pad, resize and encode rendered pixels; `prepare` is `finish(render(...))`."""
     try:
         square = to_model_square(rendered.pixels)
         jpeg, quality = encode_jpeg(square)

@@ -92,6 +92,7 @@ def render_raster(
         orientation = im.getexif().get(0x0112, 1) if fmt in {"jpeg", "webp", "tiff", "png"} else 1
         if orientation not in (None, 1):
             im = ImageOps.exif_transpose(im)
+            width, height = im.size
             warnings.append("The photo was turned upright using its EXIF orientation tag.")
         pixels, used, choices, bits = _to_8bit(im, window, warnings)
     except ImageError:
