@@ -15,6 +15,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal, TextIO
@@ -135,10 +136,29 @@ class FeedbackStore:
             check_same_thread=False,  # only so close() may close every thread's connection
         )
         conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
-        conn.execute("PRAGMA journal_mode = WAL")
+        self._enable_wal(conn)
         conn.execute(f"PRAGMA synchronous = {self.synchronous}")
         conn.execute("PRAGMA foreign_keys = ON")
         return conn
+
+    def _enable_wal(self, conn: sqlite3.Connection) -> None:
+        # WAL is a property of the file: set once, then every opener sees it. Switching needs an
+        # exclusive lock, and SQLite answers "database is locked" without waiting on the busy
+        # handler when several openers race on a fresh file, so retry within busy_timeout.
+        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        while True:
+            try:
+                if conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                    return
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.005)
+                continue
+            if mode != "wal":
+                log.warning("SQLite refused WAL mode for %s (got %s)", self.path, mode)
+            return
 
     def _conn(self) -> sqlite3.Connection:
         pid = os.getpid()

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime, timedelta
 
 from medgemma_ui.feedback import FeedbackRecord
+
+EPOCH = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 
 
 def det_id(*parts: object) -> str:
@@ -16,6 +19,7 @@ def make_record(writer: int = 0, i: int = 0, **changes: object) -> FeedbackRecor
     jpeg = f"jpeg-{writer}-{i}".encode()
     fields: dict[str, object] = {
         "id": det_id(writer, i),
+        "created_at": (EPOCH + timedelta(seconds=writer * 1000 + i)).isoformat(),
         "session_label": f"session {writer % 3}",
         "reviewer": f"Dr Ünal {writer}",
         "image_sha256": hashlib.sha256(jpeg).hexdigest(),
