@@ -8,6 +8,7 @@ from medgemma_ui.templates.loader import (
     check_schema,
     get_template,
     list_templates,
+    load_template,
 )
 from medgemma_ui.templates.model import Template
 
@@ -20,4 +21,5 @@ __all__ = [
     "check_schema",
     "get_template",
     "list_templates",
+    "load_template",
 ]

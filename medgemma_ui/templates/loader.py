@@ -11,6 +11,7 @@ import json
 import tomllib
 from functools import cache
 from importlib.resources import files
+from importlib.resources.abc import Traversable
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -77,8 +78,10 @@ def _check_portable(schema: dict[str, Any], where: str) -> None:
         _check_portable(schema["items"], f"{where}[]")
 
 
-def _load(template_id: str) -> Template:
-    data_dir = files("medgemma_ui.templates") / "data"
+def load_template(template_id: str, data_dir: Traversable | None = None) -> Template:
+    """Read and check one template from `data_dir` (default: the packaged `data/`)."""
+    if data_dir is None:
+        data_dir = files("medgemma_ui.templates") / "data"
     try:
         meta = tomllib.loads((data_dir / f"{template_id}.toml").read_text(encoding="utf-8"))
         schema = json.loads((data_dir / f"{template_id}.schema.json").read_text(encoding="utf-8"))
@@ -98,7 +101,7 @@ def _load(template_id: str) -> Template:
 
 @cache
 def _all() -> dict[str, Template]:
-    return {template_id: _load(template_id) for template_id in TEMPLATE_IDS}
+    return {template_id: load_template(template_id) for template_id in TEMPLATE_IDS}
 
 
 def get_template(template_id: str) -> Template:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -18,6 +19,7 @@ from medgemma_ui.templates import (
     get_template,
     list_templates,
 )
+from medgemma_ui.templates.loader import load_template
 from medgemma_ui.templates.skeleton import render_value
 
 TEMPLATES = list_templates()
@@ -157,3 +159,44 @@ def test_schema_files_are_plain_json_on_disk() -> None:
     for template_id in TEMPLATE_IDS:
         on_disk = json.loads((data / f"{template_id}.schema.json").read_text())
         assert on_disk == get_template(template_id).schema
+
+
+GOOD_TOML = 'id = "x"\nlabel = "X"\nversion = "1"\ninstructions = "Look."\n'
+GOOD_SCHEMA = {
+    "type": "object",
+    "properties": {"a": {"type": "string"}},
+    "required": ["a"],
+    "additionalProperties": False,
+}
+
+
+@pytest.mark.parametrize(
+    ("toml", "schema", "message"),
+    [
+        (GOOD_TOML.replace('"x"', '"y"', 1), GOOD_SCHEMA, "the file says id='y'"),
+        (GOOD_TOML + 'colour = "red"\n', GOOD_SCHEMA, "unknown keys ['colour']"),
+        (GOOD_TOML + 'suggested_window = "abdomen"\n', GOOD_SCHEMA, "unknown window preset"),
+        (GOOD_TOML + "label = 2\n", GOOD_SCHEMA, "x"),  # duplicate key: TOML error
+        (GOOD_TOML, {**GOOD_SCHEMA, "required": "a"}, "not a valid JSON Schema"),
+        (GOOD_TOML, {**GOOD_SCHEMA, "additionalProperties": True}, "additionalProperties"),
+        (GOOD_TOML, None, "x"),  # missing schema file
+    ],
+)
+def test_loader_refuses_broken_data_files(
+    tmp_path: Path, toml: str, schema: dict | None, message: str
+) -> None:
+    (tmp_path / "x.toml").write_text(toml)
+    if schema is not None:
+        (tmp_path / "x.schema.json").write_text(json.dumps(schema))
+    with pytest.raises(TemplateDataError) as caught:
+        load_template("x", tmp_path)
+    assert message in str(caught.value)
+
+
+def test_loader_reads_a_good_data_file(tmp_path: Path) -> None:
+    (tmp_path / "x.toml").write_text(GOOD_TOML + 'suggested_window = "lung"\n')
+    (tmp_path / "x.schema.json").write_text(json.dumps(GOOD_SCHEMA))
+    template = load_template("x", tmp_path)
+    assert (template.id, template.label, template.suggested_window) == ("x", "X", "lung")
+    assert template.schema == GOOD_SCHEMA
+    assert template.build_prompt().startswith(template.role)
