@@ -106,7 +106,7 @@ def clip_scale(lo: float, hi: float) -> Mapping:
 
     def apply(values: np.ndarray) -> np.ndarray:
         x = np.clip(values, lo, hi)
-        return np.rint((x - lo) * (255.0 / (hi - lo))).astype(np.uint8)
+        return np.rint((x - lo) / (hi - lo) * 255.0).astype(np.uint8)
 
     return apply
 
