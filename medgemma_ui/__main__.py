@@ -8,7 +8,7 @@ import sys
 
 # Each name is a module in medgemma_ui.cli with register(subparsers); imported lazily so that
 # `prepare` never pays for importing gradio.
-SUBCOMMANDS = ("serve", "prepare", "feedback")
+SUBCOMMANDS = ("serve", "prepare", "analyze", "feedback")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,288 @@
+"""The one analysis pipeline, shared by the UI and the CLI.
+
+prepare → prompt from the template → backend (streamed) → parse → when the answer is invalid, ask
+again with the problems stated (0–2 retries) → one `AnalysisResult` holding every raw answer.
+
+`run_analysis` is an async generator of events so the UI can stream tokens and progress; callers
+that only want the result use `analyze_to_result`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from os import PathLike
+from typing import Any
+
+from medgemma_ui.backends import (
+    Backend,
+    BackendError,
+    Completion,
+    GenerationRequest,
+    StatusUpdate,
+    TextDelta,
+)
+from medgemma_ui.findings import Findings, parse_findings
+from medgemma_ui.imaging import PreparedImage, prepare
+from medgemma_ui.settings import ImageLimits
+from medgemma_ui.templates import Template, get_template
+
+MAX_PARSE_RETRIES = 2
+
+
+@dataclass(frozen=True)
+class AnalysisOptions:
+    template_id: str
+    max_tokens: int = 512
+    temperature: float = 0.0
+    prompt_override: str | None = None  # the full prompt text, sent as typed
+    parse_retries: int = 1
+    structured_output: bool = True
+    window: str | None = None
+    frame: int | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_tokens <= 1024:
+            raise ValueError("max_tokens must be between 1 and 1024.")
+        if not 0 <= self.parse_retries <= MAX_PARSE_RETRIES:
+            raise ValueError(f"parse_retries must be between 0 and {MAX_PARSE_RETRIES}.")
+        if not 0.0 <= self.temperature <= 2.0:
+            raise ValueError("temperature must be between 0 and 2.")
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One request to the model and what came back."""
+
+    number: int
+    prompt: str
+    raw: str
+    findings: Findings
+    finish_reason: str | None
+    usage: dict[str, Any] | None
+    structured_output: bool
+    timings_ms: dict[str, float]
+
+
+@dataclass
+class AnalysisResult:
+    template_id: str
+    template_version: str
+    backend: str
+    model: str
+    image_sha256: str
+    image_info: dict[str, Any]
+    attempts: list[Attempt] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def final(self) -> Attempt:
+        return self.attempts[-1]
+
+    @property
+    def raw(self) -> str:
+        return self.final.raw
+
+    @property
+    def raw_answers(self) -> list[str]:
+        return [a.raw for a in self.attempts]
+
+    @property
+    def parsed(self) -> dict[str, Any] | None:
+        return self.final.findings.data
+
+    @property
+    def valid(self) -> bool:
+        return self.final.findings.valid
+
+    @property
+    def errors(self) -> list[str]:
+        return list(self.final.findings.errors)
+
+    @property
+    def retries(self) -> int:
+        return len(self.attempts) - 1
+
+    @property
+    def structured_output(self) -> bool:
+        return any(a.structured_output for a in self.attempts)
+
+    def to_json(self) -> dict[str, Any]:
+        """The CLI's line, without the input name (the caller adds it)."""
+        return {
+            "template": self.template_id,
+            "template_version": self.template_version,
+            "backend": self.backend,
+            "model": self.model,
+            "raw": self.raw,
+            "parsed": self.parsed,
+            "valid": self.valid,
+            "errors": self.errors,
+            "repaired": self.final.findings.repaired,
+            "retries": self.retries,
+            "raw_answers": self.raw_answers,
+            "structured_output": self.structured_output,
+            "image_sha256": self.image_sha256,
+            "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
+        }
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Something the user should see while waiting: preparing, waking endpoint, retrying."""
+
+    stage: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Token:
+    attempt: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Done:
+    result: AnalysisResult
+
+
+AnalysisEvent = Progress | Token | Done
+
+
+def _ms_since(start: float) -> float:
+    return (time.perf_counter() - start) * 1000.0
+
+
+async def prepare_in_thread(
+    source: bytes | str | PathLike[str],
+    *,
+    window: str | None = None,
+    frame: int | None = None,
+    limits: ImageLimits | None = None,
+) -> PreparedImage:
+    """Image preparation is CPU work; keep it off the event loop so other users stay served."""
+    return await asyncio.to_thread(prepare, source, window=window, frame=frame, limits=limits)
+
+
+def retry_prompt(
+    template: Template, previous_raw: str, errors: list[str], options: AnalysisOptions
+) -> str:
+    """The template's retry prompt; an edited prompt (sent as typed) replaces its first part."""
+    retry = template.build_retry_prompt(previous_raw, errors)
+    base = template.build_prompt()
+    if options.prompt_override and retry.startswith(base):
+        return options.prompt_override + retry[len(base) :]
+    return retry
+
+
+async def run_analysis(
+    image: PreparedImage,
+    options: AnalysisOptions,
+    backend: Backend,
+    *,
+    template: Template | None = None,
+) -> AsyncIterator[AnalysisEvent]:
+    """Stream one analysis of an already prepared image. Raises `BackendError` on failure."""
+    template = template or get_template(options.template_id)
+    started = time.perf_counter()
+    use_schema = bool(options.structured_output and backend.supports_structured_output)
+    result = AnalysisResult(
+        template_id=template.id,
+        template_version=template.version,
+        backend=backend.name,
+        model=backend.model,
+        image_sha256=image.sha256,
+        image_info=dict(image.info),
+    )
+    prompt = options.prompt_override or template.build_prompt()
+    generate_ms = parse_ms = 0.0
+    first_token_ms: float | None = None
+    for number in range(1, options.parse_retries + 2):
+        if number > 1:
+            previous = result.final
+            yield Progress(
+                "retrying",
+                f"The answer was not valid JSON for this template; asking again "
+                f"({number - 1} of {options.parse_retries}).",
+            )
+            prompt = retry_prompt(template, previous.raw, previous.findings.errors, options)
+        request = GenerationRequest(
+            image_jpeg=image.jpeg,
+            prompt=prompt,
+            max_tokens=options.max_tokens,
+            temperature=options.temperature,
+            json_schema=copy.deepcopy(template.schema) if use_schema else None,
+        )
+        attempt_start = time.perf_counter()
+        completion: Completion | None = None
+        pieces: list[str] = []
+        async for event in backend.stream(request):
+            if isinstance(event, TextDelta):
+                if first_token_ms is None:
+                    first_token_ms = _ms_since(started)
+                pieces.append(event.text)
+                yield Token(number, event.text)
+            elif isinstance(event, StatusUpdate):
+                yield Progress(event.kind, event.message)
+            elif isinstance(event, Completion):
+                completion = event
+        if completion is None:
+            raise BackendError(
+                "bad_response",
+                "The backend ended the answer without completing it; please try again.",
+            )
+        attempt_ms = _ms_since(attempt_start)
+        generate_ms += attempt_ms
+        raw = completion.text if completion.text else "".join(pieces)
+        parse_start = time.perf_counter()
+        findings = parse_findings(raw, template.schema)
+        parse_ms += _ms_since(parse_start)
+        result.model = completion.model or result.model
+        result.attempts.append(
+            Attempt(
+                number=number,
+                prompt=prompt,
+                raw=raw,
+                findings=findings,
+                finish_reason=completion.finish_reason,
+                usage=completion.usage,
+                structured_output=completion.structured_output,
+                timings_ms={"generate": attempt_ms, **dict(completion.timings_ms or {})},
+            )
+        )
+        if findings.valid:
+            break
+    result.timings_ms = {
+        "first_token": first_token_ms if first_token_ms is not None else 0.0,
+        "generate": generate_ms,
+        "parse": parse_ms,
+        "total": _ms_since(started),
+    }
+    yield Done(result)
+
+
+async def analyze_to_result(
+    source: bytes | str | PathLike[str] | PreparedImage,
+    options: AnalysisOptions,
+    backend: Backend,
+    *,
+    limits: ImageLimits | None = None,
+) -> AnalysisResult:
+    """Prepare (unless already prepared) and analyse, returning only the final result."""
+    prepare_ms = 0.0
+    if isinstance(source, PreparedImage):
+        image = source
+    else:
+        start = time.perf_counter()
+        image = await prepare_in_thread(
+            source, window=options.window, frame=options.frame, limits=limits
+        )
+        prepare_ms = _ms_since(start)
+    async for event in run_analysis(image, options, backend):
+        if isinstance(event, Done):
+            event.result.timings_ms = {"prepare": prepare_ms, **event.result.timings_ms}
+            return event.result
+    raise BackendError("bad_response", "The analysis ended without a result; please try again.")

@@ -1,0 +1,121 @@
+"""Backend and template choice, the editable prompt and generation settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from medgemma_ui.templates import list_templates
+from medgemma_ui.ui.handlers import model as model_handlers
+from medgemma_ui.ui.services import Services
+
+Refs = dict[str, Any]
+
+
+def render(services: Services) -> Refs:
+    templates = list_templates()
+    first = templates[0]
+    defaults = services.settings.generation
+    registry = services.registry
+    with gr.Row(equal_height=False, elem_id="model-row"):
+        backend = gr.Dropdown(
+            label="2 · Backend",
+            choices=[(registry.get(name).label, name) for name in registry.names()],
+            value=registry.default_name(),
+            interactive=True,
+            elem_id="backend",
+            scale=3,
+        )
+        template = gr.Dropdown(
+            label="3 · Template",
+            choices=[(t.label, t.id) for t in templates],
+            value=first.id,
+            interactive=True,
+            elem_id="template",
+            scale=2,
+        )
+    backend_status = gr.Markdown("", elem_id="backend-status")
+    with gr.Accordion("Advanced: prompt and generation settings", open=False, elem_id="advanced"):
+        prompt = gr.Textbox(
+            label="Prompt sent with the image (editable)",
+            value=first.build_prompt(),
+            lines=10,
+            max_lines=30,
+            elem_id="prompt",
+        )
+        with gr.Row():
+            reset_prompt = gr.Button("Reset prompt to the template", size="sm", scale=0)
+            refresh = gr.Button("Check backends again", size="sm", scale=0)
+        with gr.Row():
+            max_tokens = gr.Slider(
+                label="Max tokens",
+                minimum=64,
+                maximum=1024,
+                step=32,
+                value=defaults.max_tokens,
+                elem_id="max-tokens",
+            )
+            temperature = gr.Slider(
+                label="Temperature",
+                minimum=0.0,
+                maximum=1.5,
+                step=0.05,
+                value=defaults.temperature,
+                elem_id="temperature",
+            )
+            retries = gr.Slider(
+                label="Retries when the JSON is invalid",
+                minimum=0,
+                maximum=2,
+                step=1,
+                value=defaults.parse_retries,
+                elem_id="retries",
+            )
+        structured = gr.Checkbox(
+            label="Constrain the answer to the template JSON schema (where the backend can)",
+            value=services.settings.backends.structured_output,
+            elem_id="structured",
+        )
+    return {
+        "backend": backend,
+        "backend_status": backend_status,
+        "refresh": refresh,
+        "template": template,
+        "prompt": prompt,
+        "reset_prompt": reset_prompt,
+        "max_tokens": max_tokens,
+        "temperature": temperature,
+        "retries": retries,
+        "structured": structured,
+    }
+
+
+def listen(refs: Refs, services: Services, demo: gr.Blocks) -> None:
+    async def statuses(selected: str | None, force: bool = False) -> tuple:
+        return await model_handlers.backend_statuses(services, selected, force=force)
+
+    async def refresh(selected: str | None) -> tuple:
+        return await statuses(selected, force=True)
+
+    status_outputs = [refs["backend"], refs["backend_status"]]
+    demo.load(statuses, inputs=[refs["backend"]], outputs=status_outputs, api_visibility="private")
+    refs["refresh"].click(
+        refresh, inputs=[refs["backend"]], outputs=status_outputs, api_visibility="private"
+    )
+    refs["backend"].input(
+        statuses, inputs=[refs["backend"]], outputs=status_outputs, api_visibility="private"
+    )
+    # .change, not .input: picking an example sets the template too, and its prompt must follow.
+    refs["template"].change(
+        model_handlers.template_prompt,
+        inputs=[refs["template"]],
+        outputs=[refs["prompt"]],
+        api_visibility="private",
+    )
+    refs["reset_prompt"].click(
+        model_handlers.template_prompt,
+        inputs=[refs["template"]],
+        outputs=[refs["prompt"]],
+        api_visibility="private",
+    )

@@ -1,0 +1,30 @@
+"""Start the web app with the given settings (used by app.py and `python -m medgemma_ui serve`)."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from medgemma_ui.settings import Settings
+
+log = logging.getLogger("medgemma_ui")
+
+
+def serve(settings: Settings) -> None:
+    from medgemma_ui.ui.builder import build_demo, launch_options
+    from medgemma_ui.ui.services import create_services
+
+    logging.basicConfig(
+        level=os.environ.get("MEDGEMMA_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    services = create_services(settings)
+    registry = services.registry
+    if not any(registry.configured(name) for name in registry.names()):
+        log.warning(
+            "No backend is configured. Set MEDGEMMA_OPENAI_BASE_URL (vLLM, llama.cpp, Ollama), "
+            "MEDGEMMA_HF_ENDPOINT_URL + HF_TOKEN, MEDGEMMA_VERTEX_ENDPOINT or MEDGEMMA_LOCAL_MODEL;"
+            " the page still starts and shows how."
+        )
+    demo = build_demo(services)
+    demo.launch(**launch_options(services))

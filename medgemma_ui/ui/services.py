@@ -1,0 +1,39 @@
+"""Process-wide services shared by every user: settings, backends, per-backend concurrency gates.
+
+These hold configuration and connection pools only. Per-user data (the uploaded file, the last
+result) lives in `gr.State` or in handler arguments, never here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from medgemma_ui.backends import BackendRegistry
+from medgemma_ui.settings import Settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    registry: BackendRegistry
+    _gates: dict[str, asyncio.Semaphore] = field(default_factory=dict)
+
+    @asynccontextmanager
+    async def gate(self, backend_name: str) -> AsyncIterator[bool]:
+        """Each backend gets its own concurrency limit, so a slow endpoint never blocks the
+        others. Yields whether the caller had to wait for a slot."""
+        semaphore = self._gates.get(backend_name)
+        if semaphore is None:
+            semaphore = asyncio.Semaphore(self.settings.backends.concurrency)
+            self._gates[backend_name] = semaphore
+        waited = semaphore.locked()
+        async with semaphore:
+            yield waited
+
+
+def create_services(settings: Settings | None = None) -> Services:
+    settings = settings or Settings.from_env()
+    return Services(settings=settings, registry=BackendRegistry(settings.backends))
