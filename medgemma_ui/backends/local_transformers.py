@@ -1,0 +1,219 @@
+"""MedGemma loaded in-process with transformers (GPU workstation or ZeroGPU Space).
+
+torch and transformers are imported only when this backend loads its model
+(`pip install -r requirements-local.txt`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import io
+import os
+import threading
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from medgemma_ui.backends.base import Backend, _Finish
+from medgemma_ui.backends.errors import BackendError, is_cuda_error, redact
+from medgemma_ui.backends.types import BackendStatus, GenerationRequest, StatusUpdate, TextDelta
+from medgemma_ui.settings import BackendSettings
+
+
+def _zero_gpu_wrapper() -> Callable[[Callable[..., Any]], Callable[..., Any]] | None:
+    if not os.environ.get("SPACES_ZERO_GPU"):
+        return None
+    try:
+        import spaces  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return spaces.GPU
+
+
+class LocalTransformersBackend(Backend):
+    name = "local"
+    label = "local transformers model"
+    how_to_configure = (
+        "set MEDGEMMA_LOCAL_MODEL to a model id or folder (e.g. google/medgemma-4b-it) and "
+        "install requirements-local.txt."
+    )
+    supports_structured_output = False
+
+    def __init__(self, settings: BackendSettings, **kwargs: float) -> None:
+        super().__init__(settings, **kwargs)
+        self._loaded: tuple[Any, Any, str] | None = None  # processor, model, device
+        self._lock = asyncio.Lock()
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.settings.local_model)
+
+    @property
+    def model(self) -> str:
+        return self.settings.local_model or "(none)"
+
+    async def health(self) -> BackendStatus:
+        if not self.configured:
+            return BackendStatus("not configured", self.how_to_configure, self.model)
+        missing = [m for m in ("torch", "transformers") if importlib.util.find_spec(m) is None]
+        if missing:
+            return BackendStatus(
+                "unreachable", f"{' and '.join(missing)} not installed", self.model
+            )
+        detail = "loaded" if self._loaded else "loads on first use"
+        return BackendStatus("ready", detail, self.model)
+
+    def _load_sync(self) -> tuple[Any, Any, str]:
+        import torch
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        device = self.settings.local_device or ("cuda" if torch.cuda.is_available() else "cpu")
+        dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+        processor = AutoProcessor.from_pretrained(self.settings.local_model)
+        model = AutoModelForImageTextToText.from_pretrained(self.settings.local_model, dtype=dtype)
+        model.to(device).eval()
+        return processor, model, device
+
+    async def _ensure_loaded(self) -> tuple[Any, Any, str]:
+        async with self._lock:
+            if self._loaded is None:
+                try:
+                    self._loaded = await asyncio.to_thread(self._load_sync)
+                except ImportError as error:
+                    raise BackendError(
+                        "not_configured",
+                        "The local backend needs torch and transformers; install "
+                        "requirements-local.txt.",
+                        detail=str(error),
+                        retryable=False,
+                    ) from None
+                except (OSError, ValueError) as error:
+                    raise BackendError(
+                        "not_found",
+                        "The local model could not be loaded; check MEDGEMMA_LOCAL_MODEL.",
+                        detail=redact(f"{type(error).__name__}: {error}"),
+                        retryable=False,
+                    ) from None
+            return self._loaded
+
+    def _inputs(self, processor: Any, request: GenerationRequest, device: str) -> Any:
+        from PIL import Image
+
+        image = Image.open(io.BytesIO(request.image_jpeg)).convert("RGB")
+        # The model's own chat template; the image goes in as a PIL image, not a data URI.
+        messages = [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image", "image": image},
+                    {"type": "text", "text": request.prompt},
+                ],
+            }
+        ]
+        inputs = processor.apply_chat_template(
+            messages,
+            add_generation_prompt=True,
+            tokenize=True,
+            return_dict=True,
+            return_tensors="pt",
+        )
+        return inputs.to(device)
+
+    async def _attempt(
+        self, request: GenerationRequest, structured: bool
+    ) -> AsyncIterator[TextDelta | StatusUpdate | _Finish]:
+        if self._loaded is None:
+            yield StatusUpdate(f"Loading {self.settings.local_model} (first use only)…", "loading")
+        processor, model, device = await self._ensure_loaded()
+        from transformers import TextIteratorStreamer
+
+        inputs = self._inputs(processor, request, device)
+        prompt_tokens = int(inputs["input_ids"].shape[-1])
+        streamer = TextIteratorStreamer(
+            processor.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=0.05
+        )
+        stop = threading.Event()
+        result: dict[str, Any] = {}
+
+        def generate() -> None:
+            from transformers import StoppingCriteria, StoppingCriteriaList
+
+            class _Stop(StoppingCriteria):
+                def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> bool:
+                    return stop.is_set()
+
+            kwargs: dict[str, Any] = {
+                **inputs,
+                "max_new_tokens": request.max_tokens,
+                "streamer": streamer,
+                "stopping_criteria": StoppingCriteriaList([_Stop()]),
+            }
+            if request.temperature > 0:
+                kwargs.update(do_sample=True, temperature=request.temperature)
+            else:
+                kwargs.update(do_sample=False)
+            try:
+                output = model.generate(**kwargs)
+                result["new_tokens"] = int(output.shape[-1]) - prompt_tokens
+            except Exception as error:  # reported to the consumer below
+                result["error"] = error
+                streamer.end()
+
+        target = generate
+        wrapper = _zero_gpu_wrapper()
+        if wrapper is not None:
+            target = wrapper(generate)
+        worker = asyncio.create_task(asyncio.to_thread(target))
+        try:
+            iterator = iter(streamer)
+            while True:
+                chunk = await asyncio.to_thread(_next_or_none, iterator)
+                if chunk is _END:
+                    break
+                if chunk:
+                    yield TextDelta(chunk)
+            await worker
+        finally:
+            stop.set()  # a cancelled consumer stops generation at the next token
+        if "error" in result:
+            error = result["error"]
+            detail = redact(f"{type(error).__name__}: {error}")
+            if is_cuda_error(str(error)):
+                raise BackendError(
+                    "cuda",
+                    "The GPU failed on this request; try fewer max tokens or another backend.",
+                    detail=detail,
+                    retryable=False,
+                )
+            raise BackendError(
+                "server",
+                "The local model failed while generating; see the log for details.",
+                detail=detail,
+                retryable=False,
+            )
+        new_tokens = result.get("new_tokens", 0)
+        reason = "length" if new_tokens >= request.max_tokens else "stop"
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": new_tokens,
+            "total_tokens": prompt_tokens + new_tokens,
+        }
+        yield _Finish(finish_reason=reason, usage=usage, model=self.settings.local_model)
+
+    async def aclose(self) -> None:
+        self._loaded = None
+
+
+_END = object()
+
+
+def _next_or_none(iterator: Any) -> Any:
+    """Next streamer chunk, "" while the model is still thinking, `_END` when it is done."""
+    import queue
+
+    try:
+        return next(iterator)
+    except StopIteration:
+        return _END
+    except queue.Empty:
+        return ""

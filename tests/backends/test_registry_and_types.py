@@ -1,0 +1,135 @@
+"""Registry dispatch, health caching, request validation and redaction."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from medgemma_ui.backends import BackendError, BackendRegistry, GenerationRequest, redact
+from medgemma_ui.settings import BackendSettings
+from tests.backends.loopback import Reply, chat_stream
+
+
+def test_request_message_shape_and_validation(jpeg) -> None:
+    req = GenerationRequest(jpeg, "Find nodules.")
+    assert req.max_tokens == 512 and req.temperature == 0.0
+    assert req.messages() == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "image_url", "image_url": {"url": req.data_uri}},
+                {"type": "text", "text": "Find nodules."},
+            ],
+        }
+    ]
+    for bad in ({"max_tokens": 0}, {"max_tokens": 1025}, {"temperature": -1}, {"prompt": " "}):
+        with pytest.raises(ValueError):
+            GenerationRequest(**{"image_jpeg": jpeg, "prompt": "p", **bad})
+    with pytest.raises(ValueError):
+        GenerationRequest(b"\x89PNG\r\n", "p")
+
+
+def test_redact() -> None:
+    text = (
+        'Authorization: Bearer abc.def-123 token=hf_abcdefghijklmnop api_key="sk-123456789012" '
+        "ya29.a0AfH6SMB data:image/jpeg;base64,/9j/4AAQSkZJRg== "
+        '"private_key": "-----BEGIN PRIVATE KEY-----\\nMIIE\\n-----END PRIVATE KEY-----\\n" other'
+    )
+    out = redact(text, secrets=["my-odd-secret"])
+    for secret in (
+        "abc.def-123",
+        "hf_abcdefghijklmnop",
+        "sk-123456789012",
+        "ya29.a0AfH6SMB",
+        "/9j/4AAQ",
+        "MIIE",
+    ):
+        assert secret not in out
+    assert out.endswith("other")
+    assert redact("key my-odd-secret here", ["my-odd-secret"]) == "key [REDACTED] here"
+
+
+def test_error_kind_is_checked() -> None:
+    with pytest.raises(ValueError):
+        BackendError("nonsense", "x")
+
+
+def test_unknown_backend_is_a_backend_error() -> None:
+    registry = BackendRegistry(BackendSettings())
+    with pytest.raises(BackendError) as info:
+        registry.get("gpt")
+    assert info.value.kind == "not_configured" and "hf-endpoint" in str(info.value)
+    assert registry.names() == ["hf-endpoint", "vertex", "openai", "local"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        (BackendSettings(), "openai"),
+        (BackendSettings(vertex_endpoint="projects/p/locations/r/endpoints/e"), "vertex"),
+        (BackendSettings(openai_base_url="http://x", hf_endpoint_url="http://y"), "hf-endpoint"),
+        (BackendSettings(openai_base_url="http://x", default_backend="local"), "local"),
+    ],
+)
+def test_default_name(settings, expected) -> None:
+    assert BackendRegistry(settings).default_name() == expected
+
+
+def test_local_backend_does_not_import_torch_until_used() -> None:
+    code = (
+        "import asyncio, sys\n"
+        "from medgemma_ui.backends import BackendRegistry\n"
+        "from medgemma_ui.settings import BackendSettings\n"
+        "r = BackendRegistry(BackendSettings(local_model='google/medgemma-4b-it'))\n"
+        "r.get('local')\n"
+        "print(asyncio.run(r.statuses())['local'].state)\n"
+        "print('torch' in sys.modules, 'transformers' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.split("\n")[:2] == ["ready", "False False"]
+
+
+async def test_statuses_are_concurrent_cached_and_forced(server) -> None:
+    server.script("/v1/models", [Reply(json={"data": [{"id": "m"}]}, delay=0.3)])
+    server.script("/info", [Reply(json={"model_id": "google/medgemma-4b-it"}, delay=0.3)])
+    settings = BackendSettings(
+        openai_base_url=server.url, hf_endpoint_url=server.url, health_ttl_s=60
+    )
+    registry = BackendRegistry(settings)
+    import time
+
+    for name in registry.names():  # module imports are a one-time cost, not part of the check
+        registry.get(name)
+    started = time.monotonic()
+    first = await registry.statuses()
+    elapsed = time.monotonic() - started
+    assert elapsed < 0.55  # both 0.3 s checks ran at the same time
+    assert first["openai"].state == "ready" and first["hf-endpoint"].state == "ready"
+    assert first["vertex"].state == "not configured" and first["local"].state == "not configured"
+    await registry.statuses()
+    assert len(server.requests) == 2  # cached
+    await registry.statuses(force=True)
+    assert len(server.requests) == 4
+    await registry.aclose()
+
+
+async def test_health_timeout_marks_unreachable(server) -> None:
+    server.script("/v1/models", [Reply(json={"data": []}, delay=2)])
+    registry = BackendRegistry(BackendSettings(openai_base_url=server.url), health_timeout_s=0.2)
+    statuses = await registry.statuses()
+    await registry.aclose()
+    assert statuses["openai"].state == "unreachable"
+
+
+async def test_dispatch_through_the_registry(server, request_) -> None:
+    server.script("/v1/chat/completions", [chat_stream(["hi"])])
+    registry = BackendRegistry(BackendSettings(openai_base_url=server.url))
+    backend = registry.get(registry.default_name())
+    assert backend is registry.get("openai")  # created once
+    events = [e async for e in backend.stream(request_)]
+    await registry.aclose()
+    assert events[-1].text == "hi"
