@@ -158,11 +158,18 @@ class FeedbackSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> FeedbackSettings:
+        dataset_repo = _str(env, "MEDGEMMA_FEEDBACK_DATASET")
+        owner, _, name = dataset_repo.partition("/")
+        if dataset_repo and (not owner or not name or "/" in name or " " in dataset_repo):
+            raise SettingsError(
+                "MEDGEMMA_FEEDBACK_DATASET must be a dataset repo id like org/name, "
+                f"got {dataset_repo!r}."
+            )
         return cls(
-            db_path=Path(_str(env, "MEDGEMMA_FEEDBACK_DB", "data/feedback.sqlite3")),
+            db_path=Path(_str(env, "MEDGEMMA_FEEDBACK_DB") or "data/feedback.sqlite3"),
             session_label=_str(env, "MEDGEMMA_SESSION_LABEL"),
             admin_password=_str(env, "MEDGEMMA_ADMIN_PASSWORD"),
-            dataset_repo=_str(env, "MEDGEMMA_FEEDBACK_DATASET"),
+            dataset_repo=dataset_repo,
             dataset_token=_str(env, "MEDGEMMA_FEEDBACK_TOKEN") or _str(env, "HF_TOKEN"),
             keep_images=_bool(env, "MEDGEMMA_FEEDBACK_KEEP_IMAGES", False),
         )
