@@ -401,14 +401,22 @@ def render_grey(
         unsigned = np.uint8 if arr.dtype.itemsize == 1 else np.uint16
         arr = np.ascontiguousarray(arr)
         index = arr.view(unsigned)
-        domain = np.arange(np.iinfo(unsigned).max + 1, dtype=unsigned).view(arr.dtype)
-        values = np.asarray(apply_modality_lut(domain, ds), dtype=np.float64)
+        size = np.iinfo(unsigned).max + 1
+        # Only the stored values this frame spans need a table entry (a CT uses ~4k of 65k).
+        low, high = (0, size - 1) if size == 256 else (int(arr.min()), int(arr.max()))
+        if arr.dtype.kind == "i" and size == 256:
+            low, high = -128, 127
+        present = np.arange(low, high + 1).astype(arr.dtype)
+        positions = present.view(unsigned)
+        values = np.asarray(apply_modality_lut(present, ds), dtype=np.float64)
 
         def lookup(mapping: windowing.Mapping) -> np.ndarray:
-            return mapping(values)[index]
+            table = np.zeros(size, dtype=np.uint8)
+            table[positions] = mapping(values)
+            return table[index]
 
         def counts() -> np.ndarray | None:
-            return np.bincount(index.ravel(), minlength=domain.size)
+            return np.bincount(index.ravel(), minlength=size)[positions]
     else:
         values = np.asarray(apply_modality_lut(arr, ds), dtype=np.float32)
 

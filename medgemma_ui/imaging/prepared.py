@@ -7,6 +7,7 @@ import hashlib
 import io
 import operator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from PIL import Image
@@ -23,12 +24,17 @@ from .sniff import Source, read_source, sniff
 
 @dataclass(frozen=True, eq=False)
 class PreparedImage:
-    """The image as the model sees it. `image` is decoded from `jpeg`, so a preview of it is
-    exactly what is sent."""
+    """The image as the model sees it. `image` is decoded from `jpeg` (on first use: the CLI and
+    batch analysis never need it), so a preview of it is exactly what is sent."""
 
-    image: Image.Image
     jpeg: bytes
     info: dict[str, Any]
+
+    @cached_property
+    def image(self) -> Image.Image:
+        with Image.open(io.BytesIO(self.jpeg)) as decoded:
+            decoded.load()
+            return decoded if decoded.mode == "RGB" else decoded.convert("RGB")
 
     @property
     def data_uri(self) -> str:
@@ -104,8 +110,6 @@ def finish(rendered: Rendered) -> PreparedImage:
     try:
         square = to_model_square(rendered.pixels)
         jpeg, quality = encode_jpeg(square)
-        with Image.open(io.BytesIO(jpeg)) as decoded:
-            image = decoded.convert("RGB")
     except Exception as exc:
         raise ImageError(
             "The image was read but could not be converted for the model; try another export.",
@@ -113,4 +117,4 @@ def finish(rendered: Rendered) -> PreparedImage:
         ) from exc
     info = dict(rendered.info)
     info.update(size=[TARGET, TARGET], jpeg_quality=quality, jpeg_bytes=len(jpeg))
-    return PreparedImage(image=image, jpeg=jpeg, info=info)
+    return PreparedImage(jpeg=jpeg, info=info)
