@@ -122,6 +122,7 @@ class FeedbackStore:
         self.listeners: list[SaveListener] = list(listeners or [])
         self._local = threading.local()
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self._migrated_pid: int | None = None
         self._connections: list[tuple[int, sqlite3.Connection]] = []
 
@@ -202,18 +203,21 @@ class FeedbackStore:
             raise TypeError(f"save() takes a FeedbackRecord, got {type(record).__name__}.")
         row = _to_row(record, utc_now())
         conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute(_UPSERT, row)
-            if self.keep_images and record.image_jpeg is not None:
-                conn.execute(
-                    "INSERT OR IGNORE INTO images (sha256, jpeg) VALUES (?, ?)",
-                    (record.image_sha256, record.image_jpeg),
-                )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+        # Threads of one process queue on this lock instead of SQLite's busy handler, which
+        # polls with sleeps of up to 100 ms; other processes still meet the SQLite lock.
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(_UPSERT, row)
+                if self.keep_images and record.image_jpeg is not None:
+                    conn.execute(
+                        "INSERT OR IGNORE INTO images (sha256, jpeg) VALUES (?, ?)",
+                        (record.image_sha256, record.image_jpeg),
+                    )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
         if self.listeners:
             stored = self.get(record.id, with_image=self.keep_images)
             for listener in self.listeners:
