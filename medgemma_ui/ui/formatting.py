@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from medgemma_ui.ui.window_labels import window_label
+
 _FACT_LABELS = (
     ("source_format", "Format"),
     ("modality", "Modality"),
@@ -23,12 +25,14 @@ def _fact_value(key: str, value: Any) -> str:
         return f"{value[0]} × {value[1]} px"
     if key == "source_format":
         return str(value).upper()
+    if key == "window":
+        return window_label(str(value))
     return str(value)
 
 
 def image_facts_markdown(info: Mapping[str, Any]) -> str:
     """A two-column table of the non-identifying facts in `PreparedImage.info`."""
-    rows = ["| | |", "|---|---|"]
+    rows = ["| Image facts | |", "|---|---|"]
     for key, label in _FACT_LABELS:
         value = info.get(key)
         if value in (None, "", []):
@@ -43,14 +47,14 @@ def image_facts_markdown(info: Mapping[str, Any]) -> str:
 
 def warnings_markdown(info: Mapping[str, Any]) -> str:
     warnings = [str(w) for w in info.get("warnings") or []]
-    return "\n".join(f"⚠️ {w}" for w in warnings)
+    return "\n".join(f"**Warning:** {w}" for w in warnings)
 
 
 def timings_markdown(timings_ms: Mapping[str, float]) -> str:
     if not timings_ms:
         return ""
     parts = [f"{name.replace('_', ' ')} {value / 1000:.2f} s" for name, value in timings_ms.items()]
-    return "⏱ " + " · ".join(parts)
+    return "**Timings:** " + " · ".join(parts)
 
 
 def validity_markdown(result: Any) -> str:
@@ -70,14 +74,14 @@ def validity_markdown(result: Any) -> str:
     if findings.valid:
         how = "after repair" if findings.repaired else "as returned"
         notes = "".join(f"\n- {n}" for n in getattr(findings, "normalisations", []) or [])
-        head = f"✅ **Valid findings** for this template ({how})."
+        head = f"**Valid findings** for this template ({how})."
         return head + (f"\n\nAdjusted:{notes}" if notes else "") + retried + constrained
     if findings.data is None:
-        head = "❌ **No findings could be read**: the answer contains no usable JSON."
+        head = "**No findings could be read**: the answer contains no usable JSON."
     else:
         count = len(findings.errors)
         head = (
-            f"❌ **Not valid for this template**: {count} "
+            f"**Not valid for this template**: {count} "
             f"{'problem' if count == 1 else 'problems'}. The parsed data is shown as found."
         )
     problems = "".join(f"\n- {e}" for e in findings.errors)

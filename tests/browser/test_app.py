@@ -55,7 +55,7 @@ def test_dicom_preview_window_and_analysis(page: Page, app_url: str):
     )
 
     choose(page, "window", "Brain (W 80 / L 40)")
-    expect(page.locator("#facts")).to_contain_text("brain", timeout=TIMEOUT_MS)
+    expect(page.locator("#facts")).to_contain_text("Brain (W 80", timeout=TIMEOUT_MS)
     assert preview_src(page) != first
 
     page.get_by_role("button", name="Analyze").click()

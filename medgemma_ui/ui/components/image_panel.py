@@ -52,7 +52,6 @@ def render(max_frames: int) -> Refs:
                 interactive=False,
                 buttons=["fullscreen"],
                 elem_id="preview",
-                height=520,
             )
     return {
         "upload": upload,

@@ -26,6 +26,7 @@ def render(services: Services) -> Refs:
             interactive=True,
             elem_id="backend",
             scale=3,
+            min_width=300,
         )
         template = gr.Dropdown(
             label="3 · Template",
@@ -34,6 +35,7 @@ def render(services: Services) -> Refs:
             interactive=True,
             elem_id="template",
             scale=2,
+            min_width=220,
         )
     backend_status = gr.Markdown("", elem_id="backend-status")
     with gr.Accordion("Advanced: prompt and generation settings", open=False, elem_id="advanced"):

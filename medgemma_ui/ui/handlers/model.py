@@ -7,8 +7,6 @@ import gradio as gr
 from medgemma_ui.templates import get_template
 from medgemma_ui.ui.services import Services
 
-_STATE_ICON = {"ready": "🟢", "not configured": "⚪", "unreachable": "🔴"}
-
 
 async def backend_statuses(services: Services, selected: str | None, *, force: bool) -> tuple:
     """Dropdown labels with each backend's state, and a sentence about the selected one."""
@@ -20,8 +18,7 @@ async def backend_statuses(services: Services, selected: str | None, *, force: b
         model = f" · {status.model}" if status.model else ""
         choices.append(
             (
-                f"{_STATE_ICON.get(status.state, '')} {registry.get(name).label} — "
-                f"{status.state}{model}",
+                f"{registry.get(name).label} — {status.state}{model}",
                 name,
             )
         )

@@ -1,0 +1,81 @@
+"""Capture the main states of the app with Debian's chromium into docs/screenshots/.
+
+Run: make screenshots   (starts the app against a loopback model server; no network)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+
+from tests.browser.conftest import CHROMIUM_ARGS  # noqa: E402
+from tests.support.app_runner import running_app, settings_for  # noqa: E402
+from tests.support.model_server import ModelServer, Script  # noqa: E402
+
+OUT = ROOT / "docs" / "screenshots"
+EXAMPLES = ROOT / "assets" / "examples"
+ANSWER = (
+    '{"cardiac_size": "normal", "pulmonary_findings": ["Mild left basal atelectasis."], '
+    '"pleural_findings": [], "bone_findings": ["Degenerative changes of the thoracic spine."], '
+    '"impression": "No acute cardiopulmonary abnormality; mild left basal atelectasis."}'
+)
+
+
+def analyse(page: Page, url: str, image: Path) -> None:
+    page.goto(url)
+    page.locator("#upload input[type=file]").set_input_files(str(image))
+    expect(page.locator("#preview img")).to_be_visible(timeout=20_000)
+    page.get_by_role("button", name="Analyze").click()
+    expect(page.locator("#validity")).to_contain_text("Valid", timeout=20_000)
+    page.wait_for_timeout(500)
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    with (
+        ModelServer(Script(answers=[ANSWER], token_delay_s=0.005)) as server,
+        tempfile.TemporaryDirectory() as tmp,
+        running_app(settings_for(server, Path(tmp))) as url,
+        sync_playwright() as p,
+    ):
+        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1360, "height": 900})
+        page.goto(url)
+        page.wait_for_timeout(800)
+        page.screenshot(path=OUT / "empty.png", full_page=True)
+
+        analyse(page, url, EXAMPLES / "chest_xray_pa.dcm")
+        page.screenshot(path=OUT / "result.png", full_page=True)
+
+        notes = Path(tmp) / "notes.txt"
+        notes.write_text("Discharge letter.\n" * 40)
+        page.goto(url)
+        page.locator("#upload input[type=file]").set_input_files(str(notes))
+        expect(page.locator("#facts")).to_contain_text("cannot be used", timeout=20_000)
+        page.wait_for_timeout(300)
+        page.screenshot(path=OUT / "error.png", full_page=False)
+
+        dark = browser.new_page(viewport={"width": 1360, "height": 900})
+        analyse(dark, url + "?__theme=dark", EXAMPLES / "ct_head.dcm")
+        dark.screenshot(path=OUT / "dark.png", full_page=True)
+
+        phone = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+        analyse(phone, url, EXAMPLES / "skin_lesion_synthetic.jpg")
+        phone.screenshot(path=OUT / "phone.png", full_page=True)
+        browser.close()
+    for path in sorted(OUT.glob("*.png")):
+        print(path.relative_to(ROOT))
+
+
+if __name__ == "__main__":
+    main()
