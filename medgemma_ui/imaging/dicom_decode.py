@@ -313,12 +313,7 @@ def render_dicom(
     }
 
     if photometric == "PALETTE COLOR":
-        rgb = apply_color_lut(arr, ds)
-        if rgb.dtype != np.uint8:
-            # Palette entries are 16-bit; a few devices declare 16 bits but store 8-bit values.
-            rgb = (rgb >> 8) if rgb.max() > 255 else rgb
-            rgb = rgb.astype(np.uint8)
-        pixels = rgb
+        pixels = _palette_to_rgb(arr, ds)
         info.update(window=None, window_choices=[])
         _no_window(window, "a colour (palette) image")
     elif samples == 3:
@@ -347,6 +342,30 @@ def _no_window(window: str | None, what: str) -> None:
             f"This is {what}; windows apply only to greyscale images, so choose no window.",
             kind="bad_request",
         )
+
+
+def _palette_to_rgb(arr: np.ndarray, ds: Dataset) -> np.ndarray:
+    """PALETTE COLOR through pydicom's apply_color_lut, evaluated once per stored value in the
+    frame's range and then gathered (much faster than mapping every pixel)."""
+    if arr.dtype.kind not in "ui" or arr.dtype.itemsize > 2:
+        return _palette_8bit(apply_color_lut(arr, ds))
+    unsigned = np.uint8 if arr.dtype.itemsize == 1 else np.uint16
+    arr = np.ascontiguousarray(arr)
+    index = arr.view(unsigned)
+    low, high = int(arr.min()), int(arr.max())
+    present = np.arange(low, high + 1).astype(arr.dtype)
+    # RGB0 entries viewed as uint32: one 4-byte gather per pixel instead of a (N, 3) row gather.
+    table = np.zeros((np.iinfo(unsigned).max + 1, 4), dtype=np.uint8)
+    table[present.view(unsigned), :3] = _palette_8bit(apply_color_lut(present, ds))
+    packed = table.view(np.uint32).ravel()[index]
+    return packed.view(np.uint8).reshape(*index.shape, 4)[..., :3]
+
+
+def _palette_8bit(rgb: np.ndarray) -> np.ndarray:
+    if rgb.dtype == np.uint8:
+        return rgb
+    # Palette entries are 16-bit; a few devices declare 16 bits but store 8-bit values.
+    return ((rgb >> 8) if rgb.max() > 255 else rgb).astype(np.uint8)
 
 
 def _colour_to_8bit(arr: np.ndarray, bits: int, warnings: list[str]) -> np.ndarray:

@@ -362,3 +362,12 @@ def test_xa_modality_lut_sequence_is_not_applied() -> None:
     ot = render(make_dicom(pixels, modality="OT", ModalityLUTSequence=[lut]), window="auto")
     assert xa.pixels[0, 0] < xa.pixels[0, -1]
     assert ot.pixels[0, 0] > ot.pixels[0, -1]
+
+
+def test_no_gpl_decoder_is_installed() -> None:
+    import importlib.metadata
+    import importlib.util
+
+    assert importlib.util.find_spec("libjpeg") is None
+    with pytest.raises(importlib.metadata.PackageNotFoundError):
+        importlib.metadata.version("pylibjpeg-libjpeg")
