@@ -77,6 +77,9 @@ class AnalysisResult:
     image_info: dict[str, Any]
     attempts: list[Attempt] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    generation: dict[str, Any] = field(default_factory=dict)
+    # The bytes the model received; kept so feedback can store them when that is switched on.
+    image_jpeg: bytes = field(default=b"", repr=False)
 
     @property
     def final(self) -> Attempt:
@@ -196,6 +199,15 @@ async def run_analysis(
         model=backend.model,
         image_sha256=image.sha256,
         image_info=dict(image.info),
+        generation={
+            "max_tokens": options.max_tokens,
+            "temperature": options.temperature,
+            "parse_retries": options.parse_retries,
+            "structured_output_requested": options.structured_output,
+            "structured_output_used": use_schema,
+            "prompt_edited": options.prompt_override is not None,
+        },
+        image_jpeg=image.jpeg,
     )
     prompt = options.prompt_override or template.build_prompt()
     generate_ms = parse_ms = 0.0

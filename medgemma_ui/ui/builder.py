@@ -7,7 +7,15 @@ from typing import Any
 
 import gradio as gr
 
-from medgemma_ui.ui.components import examples, header, image_panel, model_panel, result_panel
+from medgemma_ui.ui.components import (
+    examples,
+    feedback_panel,
+    header,
+    image_panel,
+    model_panel,
+    result_panel,
+    review_tab,
+)
 from medgemma_ui.ui.handlers import analyze as analyze_handlers
 from medgemma_ui.ui.services import Services, create_services
 
@@ -23,18 +31,25 @@ def build_demo(services: Services | None = None) -> gr.Blocks:
     ) as demo:
         refs: dict[str, Any] = {}
         refs.update(header.render())
-        refs.update(image_panel.render(services.settings.image_limits.max_frames))
-        refs.update(model_panel.render(services))
-        examples.render(refs)
-        refs.update(result_panel.render())
+        with gr.Tabs():
+            with gr.Tab("Analyse", id="analyse"):
+                refs.update(image_panel.render(services.settings.image_limits.max_frames))
+                refs.update(model_panel.render(services))
+                examples.render(refs)
+                refs.update(result_panel.render())
+                refs.update(feedback_panel.render(services))
+            with gr.Tab("Review feedback", id="review"):
+                refs.update(review_tab.render(services))
         image_panel.listen(refs, services)
         model_panel.listen(refs, services, demo)
-        _wire_analysis(refs, services)
+        analysis_event = _wire_analysis(refs, services)
+        feedback_panel.listen(refs, services, demo, analysis_event)
+        review_tab.listen(refs, services)
     demo.queue(default_concurrency_limit=None, max_size=services.settings.server.queue_size)
     return demo
 
 
-def _wire_analysis(refs: dict[str, Any], services: Services) -> None:
+def _wire_analysis(refs: dict[str, Any], services: Services) -> Any:
     async def analyze(
         file_path: str | None,
         window: str | None,
@@ -94,6 +109,7 @@ def _wire_analysis(refs: dict[str, Any], services: Services) -> None:
         show_progress="minimal",
     )
     refs["stop"].click(None, None, None, cancels=[event])
+    return event
 
 
 def launch_options(services: Services) -> dict[str, Any]:

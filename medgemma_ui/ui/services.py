@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from medgemma_ui.backends import BackendRegistry
+from medgemma_ui.feedback import FeedbackStore, describe_destination, open_store
 from medgemma_ui.settings import Settings
 
 
@@ -19,6 +20,8 @@ from medgemma_ui.settings import Settings
 class Services:
     settings: Settings
     registry: BackendRegistry
+    feedback_store: FeedbackStore
+    feedback_destination: str = ""
     _gates: dict[str, asyncio.Semaphore] = field(default_factory=dict)
 
     @asynccontextmanager
@@ -36,4 +39,9 @@ class Services:
 
 def create_services(settings: Settings | None = None) -> Services:
     settings = settings or Settings.from_env()
-    return Services(settings=settings, registry=BackendRegistry(settings.backends))
+    return Services(
+        settings=settings,
+        registry=BackendRegistry(settings.backends),
+        feedback_store=open_store(settings),
+        feedback_destination=describe_destination(settings),
+    )

@@ -97,3 +97,71 @@ def test_stop_cancels_a_slow_request(page: Page, tmp_path: Path):
             time.sleep(0.1)
         assert slow.requests[-1].disconnected, "Stop did not close the backend stream"
         expect(page.locator("#raw textarea")).to_have_value("")
+
+
+def test_rating_is_saved_updated_and_exported_without_identifiers(
+    page: Page, tmp_path: Path, model_server: ModelServer
+):
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    from medgemma_ui.feedback import FeedbackStore
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.PatientName = "Ada^Lovelace"
+    ds.PatientID = "AL-18151210"
+    scan = tmp_path / "Ada_Lovelace_scan.dcm"
+    ds.save_as(scan)
+    settings = settings_for(model_server, tmp_path)
+    with running_app(settings) as url:
+        page.goto(url)
+        upload(page, scan)
+        preview_src(page)
+        page.get_by_role("button", name="Analyze").click()
+        expect(page.locator("#validity")).to_contain_text("Valid findings", timeout=TIMEOUT_MS)
+        page.locator("#overall").get_by_label("Agree", exact=True).check()
+        first_mark = page.locator(".finding-mark").first
+        expect(first_mark).to_be_visible(timeout=TIMEOUT_MS)
+        first_mark.get_by_label("Correct", exact=True).check()
+        page.locator("#comment textarea").fill("Heart size fine; note the line.")
+        page.locator("#reviewer textarea").fill("Reviewer 7")
+        page.get_by_role("button", name="Save rating").click()
+        expect(page.locator("#feedback-confirmation")).to_contain_text(
+            "Rating saved", timeout=TIMEOUT_MS
+        )
+        page.locator("#overall").get_by_label("Disagree").check()
+        page.get_by_role("button", name="Save rating").click()
+        expect(page.locator("#feedback-confirmation")).to_contain_text(
+            "Rating updated", timeout=TIMEOUT_MS
+        )
+
+        page.get_by_role("tab", name="Review feedback").click()
+        page.get_by_role("button", name="Show feedback").click()
+        expect(page.locator("#review-summary")).to_contain_text("1", timeout=TIMEOUT_MS)
+        expect(page.locator("#review-summary")).to_contain_text("1 disagree")
+        page.get_by_role("button", name="Export all as CSV and JSON Lines").click()
+        expect(page.locator("#exports")).to_contain_text(".csv", timeout=TIMEOUT_MS)
+
+        # The reviewer name is remembered in this browser for the next visit.
+        page.reload()
+        expect(page.locator("#reviewer textarea")).to_have_value("Reviewer 7", timeout=TIMEOUT_MS)
+
+    db = settings.feedback.db_path
+    with FeedbackStore(db) as store:
+        records = list(store.iter_all())
+        assert len(records) == 1
+        record = records[0]
+        assert record.overall_rating == "disagree"
+        assert record.reviewer == "Reviewer 7"
+        assert record.comment == "Heart size fine; note the line."
+        assert list(record.finding_ratings.values()) == ["correct"]
+        assert record.raw_answers == [CXR_ANSWER]
+        out = tmp_path / "export.csv"
+        with out.open("w", newline="", encoding="utf-8") as handle:
+            store.export("csv", handle)
+    stored = b"".join(p.read_bytes() for p in db.parent.glob(db.name + "*"))
+    exported = out.read_text(encoding="utf-8")
+    for identifier in ("Lovelace", "AL-18151210", "Ada_Lovelace_scan"):
+        assert identifier.encode() not in stored
+        assert identifier not in exported
+    assert "Reviewer 7" in exported
