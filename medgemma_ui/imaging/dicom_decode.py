@@ -50,10 +50,17 @@ _DICOMDIR_UID = "1.2.840.10008.1.3.10"
 
 @dataclass
 class Rendered:
-    """Pixels before geometry (uint8, HxW or HxWx3) and the non-identifying facts about them."""
+    """Pixels before geometry and the non-identifying facts about them. `pixels` is uint8 HxW
+    (grey), HxWx3 (RGB) or HxWx4 (RGBX: the fourth byte is padding, so colour lookups can
+    gather one 32-bit word per pixel)."""
 
     pixels: np.ndarray
     info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rgb(self) -> np.ndarray:
+        """The pixels with any RGBX padding byte dropped (a view)."""
+        return self.pixels[..., :3] if self.pixels.ndim == 3 else self.pixels
 
 
 def read_dataset(data: bytes) -> Dataset:
@@ -326,7 +333,7 @@ def render_dicom(
         if described:
             info["file_windows"] = described
     info["warnings"] = warnings
-    return Rendered(np.ascontiguousarray(pixels), info)
+    return Rendered(pixels, info)
 
 
 def _text(value: object) -> str | None:
@@ -354,11 +361,16 @@ def _palette_to_rgb(arr: np.ndarray, ds: Dataset) -> np.ndarray:
     index = arr.view(unsigned)
     low, high = int(arr.min()), int(arr.max())
     present = np.arange(low, high + 1).astype(arr.dtype)
-    # RGB0 entries viewed as uint32: one 4-byte gather per pixel instead of a (N, 3) row gather.
     table = np.zeros((np.iinfo(unsigned).max + 1, 4), dtype=np.uint8)
     table[present.view(unsigned), :3] = _palette_8bit(apply_color_lut(present, ds))
-    packed = table.view(np.uint32).ravel()[index]
-    return packed.view(np.uint8).reshape(*index.shape, 4)[..., :3]
+    return gather_rgbx(table, index)
+
+
+def gather_rgbx(table: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """(N, 4) uint8 table, integer index image -> HxWx4 RGBX, as one 32-bit gather per pixel
+    (several times faster than gathering (N, 3) rows)."""
+    packed = np.ascontiguousarray(table).view(np.uint32).ravel()[index]
+    return packed.view(np.uint8).reshape(*index.shape, 4)
 
 
 def _palette_8bit(rgb: np.ndarray) -> np.ndarray:
@@ -434,6 +446,12 @@ def render_grey(
             table[positions] = mapping(values)
             return table[index]
 
+        def lookup_rgbx(mappings: list[windowing.Mapping]) -> np.ndarray:
+            table = np.zeros((size, 4), dtype=np.uint8)
+            for channel, mapping in enumerate(mappings):
+                table[positions, channel] = mapping(values)
+            return gather_rgbx(table, index)
+
         def counts() -> np.ndarray | None:
             return np.bincount(index.ravel(), minlength=size)[positions]
     else:
@@ -442,14 +460,16 @@ def render_grey(
         def lookup(mapping: windowing.Mapping) -> np.ndarray:
             return mapping(values)
 
+        def lookup_rgbx(mappings: list[windowing.Mapping]) -> np.ndarray:
+            channels = [mapping(values) for mapping in mappings]
+            return np.stack([*channels, np.zeros_like(channels[0])], axis=-1)
+
         def counts() -> np.ndarray | None:
             return None
 
     if window == "medgemma":
-        channels = [
-            lookup(windowing.clip_scale(lo, hi)) for lo, hi in windowing.MEDGEMMA_CT_WINDOWS
-        ]
-        return np.stack(channels, axis=-1), window, choices, [w.describe() for w in stored]
+        mappings = [windowing.clip_scale(lo, hi) for lo, hi in windowing.MEDGEMMA_CT_WINDOWS]
+        return lookup_rgbx(mappings), window, choices, [w.describe() for w in stored]
     if window in windowing.WINDOW_PRESETS:
         # HU windows keep HU semantics (dense = bright) whatever the photometric says.
         mapping = windowing.preset(*windowing.WINDOW_PRESETS[window])

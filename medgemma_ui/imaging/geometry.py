@@ -15,9 +15,10 @@ TARGET = 896
 
 
 def to_model_square(pixels: np.ndarray, target: int = TARGET) -> Image.Image:
-    """uint8 HxW (grey) or HxWx3 -> RGB `target`² image. Grey is resized as one channel and
-    stacked to RGB last (3× less work)."""
-    image = Image.fromarray(pixels, "L" if pixels.ndim == 2 else "RGB")
+    """uint8 HxW (grey), HxWx3 (RGB) or HxWx4 (RGBX) -> RGB `target`² image. Grey is resized as
+    one channel and stacked to RGB last (3× less work)."""
+    mode = "L" if pixels.ndim == 2 else ("RGBX" if pixels.shape[-1] == 4 else "RGB")
+    image = Image.fromarray(np.ascontiguousarray(pixels), mode)
     width, height = image.size
     side = max(width, height)
     size = (max(1, round(width * target / side)), max(1, round(height * target / side)))

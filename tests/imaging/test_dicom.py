@@ -55,7 +55,7 @@ def test_monochrome1_chest_radiograph_has_dark_lungs() -> None:
 def test_ybr_ultrasound_is_not_converted_twice() -> None:
     rendered = _ok("examples_ybr_color.dcm")
     assert rendered.info["photometric_interpretation"] == "YBR_FULL_422"
-    mean = rendered.pixels.reshape(-1, 3).mean(axis=0)
+    mean = rendered.rgb.reshape(-1, 3).mean(axis=0)
     # A mostly grey ultrasound: a second YBR->RGB conversion turns it green (mean G >> R, B).
     assert abs(mean[0] - mean[1]) < 10 and abs(mean[1] - mean[2]) < 10
     assert mean.mean() > 5
@@ -75,16 +75,16 @@ def test_ybr_ultrasound_is_not_converted_twice() -> None:
     ],
 )
 def test_colour_encodings_match_the_plain_rgb_file(name: str) -> None:
-    reference = _ok("SC_rgb.dcm").pixels.astype(int)
-    other = _ok(name).pixels.astype(int)
+    reference = _ok("SC_rgb.dcm").rgb.astype(int)
+    other = _ok(name).rgb.astype(int)
     assert other.shape == reference.shape
     assert np.abs(other - reference).mean() < 4
 
 
 @pytest.mark.parametrize("name", ["US1_J2KI.dcm", "US1_J2KR.dcm"])
 def test_j2k_colour_ultrasound_matches_uncompressed(name: str) -> None:
-    reference = _ok("US1_UNCR.dcm").pixels.astype(int)
-    assert np.abs(_ok(name).pixels.astype(int) - reference).mean() < 3
+    reference = _ok("US1_UNCR.dcm").rgb.astype(int)
+    assert np.abs(_ok(name).rgb.astype(int) - reference).mean() < 3
 
 
 @pytest.mark.parametrize("name", ["OBXXXX1A.dcm", "examples_palette.dcm"])
@@ -93,23 +93,23 @@ def test_palette_colour_matches_highdicom(name: str) -> None:
     assert rendered.info["photometric_interpretation"] == "PALETTE COLOR"
     ds = pydicom.dcmread(data_file(name))
     reference = highdicom.Image.from_dataset(ds, copy=False).get_frame(1)
-    assert np.abs(rendered.pixels.astype(float) - np.floor(reference / 256)).max() <= 1
-    assert rendered.pixels.std() > 10
+    assert np.abs(rendered.rgb.astype(float) - np.floor(reference / 256)).max() <= 1
+    assert rendered.rgb.std() > 10
 
 
 def test_segmented_16_bit_palette_decodes_and_matches_its_big_endian_twin() -> None:
     # highdicom does not implement segmented palettes, so the big-endian copy is the cross-check.
     little, big = _ok("gdcm-US-ALOKA-16.dcm"), _ok("gdcm-US-ALOKA-16_big.dcm")
-    assert np.array_equal(little.pixels, big.pixels)
-    assert little.pixels.std() > 10
-    spread = little.pixels.reshape(-1, 3).astype(int)
+    assert np.array_equal(little.rgb, big.rgb)
+    assert little.rgb.std() > 10
+    spread = little.rgb.reshape(-1, 3).astype(int)
     assert (np.abs(spread[:, 0] - spread[:, 2]) > 20).mean() > 0.001  # real colour present
 
 
 def test_enhanced_ct_hu_come_from_functional_groups() -> None:
     rendered = _ok("eCT_Supplemental.dcm")
     assert rendered.info["window"] == "medgemma"
-    red = rendered.pixels[..., 0].astype(float)
+    red = rendered.rgb[..., 0].astype(float)
     # Air outside the body is about -1000 HU -> R close to 0 (it would be ~128 if the rescale in
     # the functional groups were ignored).
     assert red[:20, :20].mean() < 10
@@ -136,8 +136,8 @@ def test_medgemma_ct_channels_on_a_synthetic_hu_ramp() -> None:
     assert rendered.info["window"] == "medgemma"
     for channel, (lo, hi) in enumerate([(-1024, 1024), (-135, 215), (0, 80)]):
         expected = np.rint((np.clip(hu, lo, hi) - lo) / (hi - lo) * 255)
-        assert np.array_equal(rendered.pixels[..., channel], expected), channel
-    row = rendered.pixels[0]
+        assert np.array_equal(rendered.rgb[..., channel], expected), channel
+    row = rendered.rgb[0]
     assert row[hu[0] == -1024].tolist() == [[0, 0, 0]]
     assert row[hu[0] == 40].tolist() == [
         [np.rint(1064 / 2048 * 255), np.rint(175 / 350 * 255), 128]
