@@ -8,14 +8,14 @@ import sys
 
 # Each name is a module in medgemma_ui.cli with register(subparsers); imported lazily so that
 # `prepare` never pays for importing gradio.
-SUBCOMMANDS = ("serve", "prepare", "analyze", "feedback")
+SUBCOMMANDS = ("serve", "prepare", "analyze", "feedback", "hash-password")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m medgemma_ui", description=__doc__)
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name in SUBCOMMANDS:
-        importlib.import_module(f"medgemma_ui.cli.{name}").register(subparsers)
+        importlib.import_module(f"medgemma_ui.cli.{name.replace('-', '_')}").register(subparsers)
     return parser
 
 

@@ -184,6 +184,7 @@ class ServerSettings:
     max_upload_mb: int = 200
     queue_size: int = 64
     on_spaces: bool = False
+    oauth_orgs: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ServerSettings:
@@ -203,6 +204,9 @@ class ServerSettings:
             max_upload_mb=_int(env, "MEDGEMMA_MAX_UPLOAD_MB", 200, 1, 16384),
             queue_size=_int(env, "MEDGEMMA_QUEUE_SIZE", 64, 1, 10_000),
             on_spaces=on_spaces,
+            oauth_orgs=tuple(
+                org.strip() for org in _str(env, "MEDGEMMA_HF_OAUTH_ORGS").split(",") if org.strip()
+            ),
         )
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import gradio as gr
 
+from medgemma_ui.ui.access import make_auth
 from medgemma_ui.ui.components import (
     examples,
     feedback_panel,
@@ -30,7 +31,7 @@ def build_demo(services: Services | None = None) -> gr.Blocks:
         title="MedGemma review", analytics_enabled=False, delete_cache=DELETE_CACHE
     ) as demo:
         refs: dict[str, Any] = {}
-        refs.update(header.render())
+        refs.update(header.render(sign_in=services.org_gate.enabled))
         with gr.Tabs():
             with gr.Tab("Analyse", id="analyse"):
                 refs.update(image_panel.render(services.settings.image_limits.max_frames))
@@ -61,8 +62,10 @@ def _wire_analysis(refs: dict[str, Any], services: Services) -> Any:
         temperature: float,
         structured: bool,
         retries: float,
+        oauth_token: gr.OAuthToken | None = None,
         progress: gr.Progress = gr.Progress(),  # noqa: B008 (Gradio's documented idiom)
     ):
+        services.require_access(oauth_token)
         async for update in analyze_handlers.analyze(
             file_path,
             window,
@@ -115,7 +118,12 @@ def _wire_analysis(refs: dict[str, Any], services: Services) -> Any:
 def launch_options(services: Services) -> dict[str, Any]:
     """Keyword arguments for `demo.launch`: privacy defaults from DESIGN.md plus server settings."""
     server = services.settings.server
+    auth = make_auth(server.auth_users)
     return {
+        "auth": auth,
+        "auth_message": "MedGemma review: sign in with the account your session organiser gave you."
+        if auth
+        else None,
         "server_name": server.host,
         "server_port": server.port,
         "root_path": server.root_path or None,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from medgemma_ui.backends import BackendRegistry
 from medgemma_ui.feedback import FeedbackStore, describe_destination, open_store
 from medgemma_ui.settings import Settings
+from medgemma_ui.ui.access import OrgGate
 
 
 @dataclass
@@ -22,6 +23,7 @@ class Services:
     registry: BackendRegistry
     feedback_store: FeedbackStore
     feedback_destination: str = ""
+    org_gate: OrgGate = field(default_factory=lambda: OrgGate(()))
     _gates: dict[str, asyncio.Semaphore] = field(default_factory=dict)
 
     @asynccontextmanager
@@ -36,6 +38,16 @@ class Services:
         async with semaphore:
             yield waited
 
+    def require_access(self, oauth_token: object | None) -> None:
+        """With OAuth org limits on, refuse anyone not signed in as a member."""
+        if not self.org_gate.enabled:
+            return
+        token = getattr(oauth_token, "token", None)
+        if not self.org_gate.allowed(token):
+            import gradio as gr
+
+            raise gr.Error(self.org_gate.refusal())
+
 
 def create_services(settings: Settings | None = None) -> Services:
     settings = settings or Settings.from_env()
@@ -44,4 +56,5 @@ def create_services(settings: Settings | None = None) -> Services:
         registry=BackendRegistry(settings.backends),
         feedback_store=open_store(settings),
         feedback_destination=describe_destination(settings),
+        org_gate=OrgGate(settings.server.oauth_orgs),
     )

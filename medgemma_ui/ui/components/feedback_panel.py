@@ -150,7 +150,9 @@ def listen(refs: Refs, services: Services, demo: gr.Blocks, analysis_event: Any)
         comment: str,
         reviewer: str,
         session_label: str,
+        oauth_token: gr.OAuthToken | None = None,
     ) -> tuple:
+        services.require_access(oauth_token)
         saved_id, message = await feedback_handlers.save_feedback(
             result,
             record_id,

@@ -11,8 +11,10 @@ NOTICE = (
 )
 
 
-def render() -> dict[str, gr.components.Component]:
+def render(sign_in: bool = False) -> dict[str, gr.components.Component]:
     with gr.Row(elem_id="header"):
         title = gr.Markdown("# MedGemma review", elem_id="title")
+        if sign_in:
+            gr.LoginButton(scale=0, min_width=220)
     notice = gr.Markdown(NOTICE, elem_id="notice", elem_classes=["notice"])
     return {"title": title, "notice": notice}

@@ -67,10 +67,14 @@ def render(services: Services) -> Refs:
 
 
 def listen(refs: Refs, services: Services) -> None:
-    async def show(password: str, session: str) -> tuple:
+    async def show(password: str, session: str, oauth_token: gr.OAuthToken | None = None) -> tuple:
+        services.require_access(oauth_token)
         return await review_handlers.load_review(password, session, services)
 
-    async def export(password: str, session: str) -> list[str]:
+    async def export(
+        password: str, session: str, oauth_token: gr.OAuthToken | None = None
+    ) -> list[str]:
+        services.require_access(oauth_token)
         return await review_handlers.export_feedback(password, session, services)
 
     inputs = [refs["password"], refs["review_session"]]
