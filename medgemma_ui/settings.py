@@ -86,6 +86,7 @@ class BackendSettings:
     vertex_endpoint: str = ""
     vertex_dedicated_dns: str = ""
     google_credentials: str = ""
+    google_credentials_json: str = field(default="", repr=False)
     openai_base_url: str = ""
     openai_api_key: str = field(default="", repr=False)
     openai_model: str = ""
@@ -115,6 +116,7 @@ class BackendSettings:
             vertex_endpoint=_str(env, "MEDGEMMA_VERTEX_ENDPOINT"),
             vertex_dedicated_dns=_str(env, "MEDGEMMA_VERTEX_DEDICATED_DNS"),
             google_credentials=_str(env, "GOOGLE_APPLICATION_CREDENTIALS"),
+            google_credentials_json=_str(env, "MEDGEMMA_VERTEX_CREDENTIALS_JSON"),
             openai_base_url=_str(env, "MEDGEMMA_OPENAI_BASE_URL"),
             openai_api_key=_str(env, "MEDGEMMA_OPENAI_API_KEY"),
             openai_model=_str(env, "MEDGEMMA_OPENAI_MODEL"),

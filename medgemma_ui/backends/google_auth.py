@@ -83,9 +83,16 @@ class TokenSource:
     """
 
     def __init__(
-        self, credentials_file: str = "", *, timeout_s: float = 10.0, margin_s: float = 300.0
+        self,
+        credentials_file: str = "",
+        *,
+        credentials_json: str = "",
+        timeout_s: float = 10.0,
+        margin_s: float = 300.0,
     ):
         self.credentials_file = credentials_file
+        # A Spaces secret holds the key's content; there is no file to point at.
+        self.credentials_json = credentials_json
         self.margin = dt.timedelta(seconds=margin_s)
         self._request = HttpxAuthRequest(timeout_s)
         self._credentials: Any = None
@@ -93,6 +100,9 @@ class TokenSource:
         self.refreshes = 0
 
     def _load(self) -> Any:
+        if self.credentials_json:
+            info = json.loads(self.credentials_json)
+            return service_account.Credentials.from_service_account_info(info, scopes=SCOPES)
         if self.credentials_file:
             with open(self.credentials_file, encoding="utf-8") as handle:
                 kind = json.load(handle).get("type")

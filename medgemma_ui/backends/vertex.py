@@ -138,7 +138,9 @@ class VertexBackend(Backend):
     def tokens(self) -> TokenSource:
         if self._tokens is None:
             self._tokens = TokenSource(
-                self.settings.google_credentials, timeout_s=self.settings.connect_timeout_s + 5
+                self.settings.google_credentials,
+                credentials_json=self.settings.google_credentials_json,
+                timeout_s=self.settings.connect_timeout_s + 5,
             )
         return self._tokens
 

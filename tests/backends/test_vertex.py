@@ -156,6 +156,16 @@ async def test_application_default_credentials_from_env(
     assert server.requests_to(PREDICT)[0].headers["authorization"] == "Bearer ya29.tok-1"
 
 
+async def test_service_account_key_content_from_a_secret(server, key_file, request_) -> None:
+    token_server(server)
+    server.script(PREDICT, [Reply(json={"predictions": [[choice("ok")]]})])
+    backend = make(server, "", google_credentials_json=Path(key_file).read_text())
+    events = await collect(backend.stream(request_))
+    await backend.aclose()
+    assert events[-1].text == "ok"
+    assert server.requests_to(PREDICT)[0].headers["authorization"] == "Bearer ya29.tok-1"
+
+
 async def test_token_is_cached_until_close_to_expiry(server, key_file, request_) -> None:
     token_server(server, expires_in=3600)
     server.script(PREDICT, [Reply(json={"predictions": [[choice("ok")]]})])
