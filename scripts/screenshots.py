@@ -31,6 +31,19 @@ ANSWER = (
 )
 
 
+CT_ANSWER = (
+    '{"body_region": "head", "contrast_enhanced": false, "findings": [{"location": "left '
+    'frontoparietal", "description": "Crescentic extra-axial collection with mass effect."}], '
+    '"incidental_findings": [], "impression": "Findings suggest a subdural collection; urgent '
+    'clinical correlation."}'
+)
+
+
+def answer_for(body: dict) -> str:
+    prompt = body["messages"][0]["content"][1]["text"]
+    return CT_ANSWER if '"body_region"' in prompt else ANSWER
+
+
 def analyse(page: Page, url: str, image: Path) -> None:
     page.goto(url)
     page.locator("#upload input[type=file]").set_input_files(str(image))
@@ -43,7 +56,7 @@ def analyse(page: Page, url: str, image: Path) -> None:
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     with (
-        ModelServer(Script(answers=[ANSWER], token_delay_s=0.005)) as server,
+        ModelServer(Script(responder=answer_for, token_delay_s=0.005)) as server,
         tempfile.TemporaryDirectory() as tmp,
         running_app(settings_for(server, Path(tmp))) as url,
         sync_playwright() as p,

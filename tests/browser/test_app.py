@@ -54,9 +54,13 @@ def test_dicom_preview_window_and_analysis(page: Page, app_url: str):
         "MedGemma CT encoding (3 windows as RGB)", timeout=TIMEOUT_MS
     )
 
+    # The file's modality picks the CT template; the clinician can still change it.
+    expect(page.locator("#template input")).to_have_value("CT", timeout=TIMEOUT_MS)
+
     choose(page, "window", "Brain (W 80 / L 40)")
     expect(page.locator("#facts")).to_contain_text("Brain (W 80", timeout=TIMEOUT_MS)
     assert preview_src(page) != first
+    choose(page, "template", "Chest X-ray")  # the loopback model always answers a CXR report
 
     page.get_by_role("button", name="Analyze").click()
     expect(page.locator("#raw textarea")).to_have_value(CXR_ANSWER, timeout=TIMEOUT_MS)
@@ -117,6 +121,8 @@ def test_rating_is_saved_updated_and_exported_without_identifiers(
         page.goto(url)
         upload(page, scan)
         preview_src(page)
+        expect(page.locator("#template input")).to_have_value("CT", timeout=TIMEOUT_MS)
+        choose(page, "template", "Chest X-ray")
         page.get_by_role("button", name="Analyze").click()
         expect(page.locator("#validity")).to_contain_text("Valid findings", timeout=TIMEOUT_MS)
         page.locator("#overall").get_by_label("Agree", exact=True).check()

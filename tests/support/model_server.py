@@ -52,6 +52,8 @@ class Script:
     token_delay_s: float = 0.0
     token_size: int = 4
     model: str = "medgemma-test"
+    # When set, chooses the answer from the request body (e.g. by the template named in the prompt).
+    responder: Callable[[dict[str, Any]], str] | None = None
 
 
 @dataclass
@@ -87,8 +89,8 @@ class ModelServer:
         record = RecordedRequest(body=body, headers=dict(request.headers), received_at=time.time())
         with self._lock:
             self.requests.append(record)
-        answer = self._next_answer()
         script = self.script
+        answer = script.responder(body) if script.responder else self._next_answer()
         created = int(time.time())
         if not body.get("stream"):
             await asyncio.sleep(script.first_token_delay_s)

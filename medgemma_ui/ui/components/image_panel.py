@@ -64,12 +64,14 @@ def render(max_frames: int) -> Refs:
 
 
 def listen(refs: Refs, services: Services) -> None:
+    # A new file may also pick the template its DICOM modality points to (CT → CT, MR → MRI...).
     outputs = [
         refs["preview"],
         refs["facts"],
         refs["warnings"],
         refs["window"],
         refs["frame"],
+        refs["template"],
     ]
 
     async def on_upload(path: str | None) -> tuple:

@@ -14,7 +14,37 @@ from medgemma_ui.ui.window_labels import window_choices
 
 log = logging.getLogger(__name__)
 
-EMPTY = (None, "", "", gr.update(visible=False, choices=[], value=None), gr.update(visible=False))
+EMPTY = (
+    None,
+    "",
+    "",
+    gr.update(visible=False, choices=[], value=None),
+    gr.update(visible=False),
+    gr.skip(),
+)
+
+_CHEST = ("CHEST", "THORAX", "LUNG")
+
+
+def suggest_template(info: dict) -> str | None:
+    """The template a DICOM's own modality points to, when the match is unambiguous."""
+    if info.get("source_format") != "dicom":
+        return None
+    modality = str(info.get("modality") or "").upper()
+    body_part = str(info.get("body_part") or "").upper()
+    if modality == "CT":
+        return "ct"
+    if modality == "MR":
+        return "mri"
+    if modality in {"CR", "DX", "DR"} and any(word in body_part for word in _CHEST):
+        return "cxr"
+    if modality == "OP":
+        return "fundus"
+    if modality == "SM":
+        return "pathology"
+    if modality == "US":
+        return "general"
+    return None
 
 
 def _outputs(image: PreparedImage) -> tuple:
@@ -43,12 +73,22 @@ def _outputs(image: PreparedImage) -> tuple:
     )
 
 
+def _with_template(outputs: tuple, info: dict) -> tuple:
+    template = suggest_template(info)
+    return (*outputs, gr.skip() if template is None else template)
+
+
 def _refused(message: str) -> tuple:
     return (None, f"**This file cannot be used.** {message}", *EMPTY[2:])
 
 
 async def _preview(
-    path: str | None, window: str | None, frame: int | None, services: Services
+    path: str | None,
+    window: str | None,
+    frame: int | None,
+    services: Services,
+    *,
+    pick_template: bool = False,
 ) -> tuple:
     if not path:
         return EMPTY
@@ -60,11 +100,13 @@ async def _preview(
         log.info("image refused: %s", exc)  # the message never holds a file name or tag
         gr.Warning(str(exc))
         return _refused(str(exc))
-    return _outputs(image)
+    if pick_template:
+        return _with_template(_outputs(image), image.info)
+    return (*_outputs(image), gr.skip())
 
 
 async def preview_new_file(path: str | None, services: Services) -> tuple:
-    return await _preview(path, None, None, services)
+    return await _preview(path, None, None, services, pick_template=True)
 
 
 async def preview_adjusted(
