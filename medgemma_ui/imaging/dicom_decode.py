@@ -1,20 +1,19 @@
-"""DICOM bytes -> one frame as 8-bit pixels before geometry (greyscale HxW or colour HxWx3).
+"""DICOM bytes -> one frame as 8-bit pixels before geometry (see `Rendered`).
 
-Follows reference/dicom.md: decode one frame only; modality LUT (with Enhanced CT/MR functional
-groups lifted to the top level); VOI window or LUT scaled by its true output range; MONOCHROME1 /
-INVERSE inverted once after VOI; PALETTE COLOR through its LUT; YBR is already RGB from pydicom 3.
+Reads the header, refuses what cannot or should not be decoded (no pixels, too large, unsupported
+photometric, missing decoder), decodes the one chosen frame (reference/dicom.md) and hands it to
+`greyscale` or `colour`.
 """
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
-from pydicom.pixels import apply_color_lut, apply_modality_lut, pixel_array
+from pydicom.pixels import pixel_array
 from pydicom.uid import (
     UID,
     ExplicitVRBigEndian,
@@ -28,8 +27,10 @@ from pydicom.uid import (
 
 from medgemma_ui.settings import ImageLimits
 
-from . import windowing
+from .colour import colour_to_8bit, palette_to_rgb
 from .errors import ImageError
+from .greyscale import render_grey
+from .rendered import Rendered, check_limits, choose_frame
 
 GREY = {"MONOCHROME1", "MONOCHROME2"}
 COLOUR = {"RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT"}
@@ -50,21 +51,6 @@ _NO_PIXEL_KINDS = {
     "PLAN": "a plan",
 }
 _DICOMDIR_UID = "1.2.840.10008.1.3.10"
-
-
-@dataclass
-class Rendered:
-    """Pixels before geometry and the non-identifying facts about them. `pixels` is uint8 HxW
-    (grey), HxWx3 (RGB) or HxWx4 (RGBX: the fourth byte is padding, so colour lookups can
-    gather one 32-bit word per pixel)."""
-
-    pixels: np.ndarray
-    info: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def rgb(self) -> np.ndarray:
-        """The pixels with any RGBX padding byte dropped (a view)."""
-        return self.pixels[..., :3] if self.pixels.ndim == 3 else self.pixels
 
 
 def read_dataset(data: bytes) -> Dataset:
@@ -155,67 +141,6 @@ def _ts_name(ds: Dataset) -> str | None:
         return None
     name = UID(str(ts)).name
     return name if name != str(ts) else None
-
-
-def lift_functional_groups(ds: Dataset, frame: int) -> None:
-    """Copy the rescale and VOI of `frame` from Enhanced functional groups to the top level,
-    where pydicom's LUT functions look (pydicom#2353). Per-frame groups win over shared ones."""
-    groups: list[Dataset] = []
-    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
-    if per_frame and frame < len(per_frame):
-        groups.append(per_frame[frame])
-    shared = ds.get("SharedFunctionalGroupsSequence")
-    if shared:
-        groups.append(shared[0])
-    lifts = (
-        ("PixelValueTransformationSequence", ("RescaleSlope", "RescaleIntercept", "RescaleType")),
-        (
-            "FrameVOILUTSequence",
-            (
-                "WindowCenter",
-                "WindowWidth",
-                "WindowCenterWidthExplanation",
-                "VOILUTFunction",
-                "VOILUTSequence",
-            ),
-        ),
-    )
-    for sequence, keywords in lifts:
-        for group in groups:
-            items = group.get(sequence)
-            if items:
-                for keyword in keywords:
-                    if keyword in items[0]:
-                        ds[keyword] = items[0][keyword]
-                break
-
-
-def check_limits(rows: int, cols: int, frames: int, limits: ImageLimits) -> None:
-    if rows * cols > limits.max_pixels:
-        raise ImageError(
-            f"This image is {cols} × {rows} pixels ({rows * cols / 1e6:.1f} megapixels), over "
-            f"the {limits.max_pixels / 1e6:g}-megapixel limit; upload a smaller export.",
-            kind="too_large",
-        )
-    if frames > limits.max_frames:
-        raise ImageError(
-            f"This file has {frames} frames, over the {limits.max_frames}-frame limit; "
-            "upload a smaller series or a single frame.",
-            kind="too_large",
-        )
-
-
-def choose_frame(frame: int | None, count: int) -> int:
-    if frame is None:
-        return count // 2
-    if not 0 <= frame < count:
-        last = f"0 to {count - 1}" if count > 1 else "only 0"
-        raise ImageError(
-            f"Frame {frame} does not exist: this file has {count} frame"
-            f"{'s' if count > 1 else ''} (numbered {last}).",
-            kind="bad_request",
-        )
-    return frame
 
 
 def _decode_error(exc: Exception, ds: Dataset, bits: int) -> ImageError:
@@ -345,11 +270,11 @@ def render_dicom(
     }
 
     if photometric == "PALETTE COLOR":
-        pixels = _palette_to_rgb(arr, ds)
+        pixels = palette_to_rgb(arr, ds)
         info.update(window=None, window_choices=[])
         _no_window(window, "a colour (palette) image")
     elif samples == 3:
-        pixels = _colour_to_8bit(arr, bits, warnings)
+        pixels = colour_to_8bit(arr, bits, warnings)
         info.update(window=None, window_choices=[])
         _no_window(window, "a colour image")
     else:
@@ -374,141 +299,3 @@ def _no_window(window: str | None, what: str) -> None:
             f"This is {what}; windows apply only to greyscale images, so choose no window.",
             kind="bad_request",
         )
-
-
-def _palette_to_rgb(arr: np.ndarray, ds: Dataset) -> np.ndarray:
-    """PALETTE COLOR through pydicom's apply_color_lut, evaluated once per stored value in the
-    frame's range and then gathered (much faster than mapping every pixel)."""
-    if arr.dtype.kind not in "ui" or arr.dtype.itemsize > 2:
-        return _palette_8bit(apply_color_lut(arr, ds))
-    unsigned = np.uint8 if arr.dtype.itemsize == 1 else np.uint16
-    arr = np.ascontiguousarray(arr)
-    index = arr.view(unsigned)
-    low, high = int(arr.min()), int(arr.max())
-    present = np.arange(low, high + 1).astype(arr.dtype)
-    table = np.zeros((np.iinfo(unsigned).max + 1, 4), dtype=np.uint8)
-    table[present.view(unsigned), :3] = _palette_8bit(apply_color_lut(present, ds))
-    return gather_rgbx(table, index)
-
-
-def gather_rgbx(table: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """(N, 4) uint8 table, integer index image -> HxWx4 RGBX, as one 32-bit gather per pixel
-    (several times faster than gathering (N, 3) rows)."""
-    packed = np.ascontiguousarray(table).view(np.uint32).ravel()[index]
-    return packed.view(np.uint8).reshape(*index.shape, 4)
-
-
-def _palette_8bit(rgb: np.ndarray) -> np.ndarray:
-    if rgb.dtype == np.uint8:
-        return rgb
-    # Palette entries are 16-bit; a few devices declare 16 bits but store 8-bit values.
-    return ((rgb >> 8) if rgb.max() > 255 else rgb).astype(np.uint8)
-
-
-def _colour_to_8bit(arr: np.ndarray, bits: int, warnings: list[str]) -> np.ndarray:
-    if arr.dtype == np.uint8:
-        return arr
-    bits = min(max(bits, 1), arr.dtype.itemsize * 8)
-    warnings.append(f"{bits}-bit colour was scaled to 8 bits.")
-    work = np.float64 if bits > 16 else np.float32
-    scaled = np.rint(arr.astype(work) * (255.0 / (2**bits - 1)))
-    return np.clip(scaled, 0, 255).astype(np.uint8)
-
-
-def _inverts(ds: Dataset, photometric: str) -> bool:
-    shape = str(ds.get("PresentationLUTShape", "") or "").strip().upper()
-    if shape:
-        return shape == "INVERSE"
-    return photometric == "MONOCHROME1"
-
-
-def render_grey(
-    arr: np.ndarray,
-    ds: Dataset,
-    window: str | None,
-    frame: int,
-    warnings: list[str],
-) -> tuple[np.ndarray, str, list[str], list[dict[str, object]]]:
-    """Modality LUT -> chosen window -> 8-bit, as lookup tables over every stored value when the
-    data are integers of at most 16 bits (about 2x faster than pydicom's float path)."""
-    lift_functional_groups(ds, frame)
-    modality = str(ds.get("Modality", "") or "").upper()
-    if modality in {"XA", "XRF"} and "ModalityLUTSequence" in ds:
-        del ds.ModalityLUTSequence  # pitfall 9: not to be applied for XA/XRF
-    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
-
-    stored = windowing.file_windows(ds)
-    is_ct = modality == "CT"
-    choices = (["medgemma", *windowing.WINDOW_PRESETS] if is_ct else []) + [w.name for w in stored]
-    choices.append("auto")
-    if window is None:
-        window = "medgemma" if is_ct else ("file" if stored else "auto")
-    window = "file" if window == "file:1" else window
-    if window not in choices:
-        known = window in windowing.window_names() or window.startswith("file")
-        lead = (
-            f"The {window!r} window is not available for this image"
-            if known
-            else f"Unknown window {window!r}"
-        )
-        raise ImageError(f"{lead}; choose one of: {', '.join(choices)}.", kind="bad_request")
-
-    if arr.dtype.kind in "ui" and arr.dtype.itemsize <= 2:
-        unsigned = np.uint8 if arr.dtype.itemsize == 1 else np.uint16
-        arr = np.ascontiguousarray(arr)
-        index = arr.view(unsigned)
-        size = np.iinfo(unsigned).max + 1
-        # Only the stored values this frame spans need a table entry (a CT uses ~4k of 65k).
-        low, high = (0, size - 1) if size == 256 else (int(arr.min()), int(arr.max()))
-        if arr.dtype.kind == "i" and size == 256:
-            low, high = -128, 127
-        present = np.arange(low, high + 1).astype(arr.dtype)
-        positions = present.view(unsigned)
-        values = np.asarray(apply_modality_lut(present, ds), dtype=np.float64)
-
-        def lookup(mapping: windowing.Mapping) -> np.ndarray:
-            table = np.zeros(size, dtype=np.uint8)
-            table[positions] = mapping(values)
-            return table[index]
-
-        def lookup_rgbx(mappings: list[windowing.Mapping]) -> np.ndarray:
-            table = np.zeros((size, 4), dtype=np.uint8)
-            for channel, mapping in enumerate(mappings):
-                table[positions, channel] = mapping(values)
-            return gather_rgbx(table, index)
-
-        def counts() -> np.ndarray | None:
-            return np.bincount(index.ravel(), minlength=size)[positions]
-    else:
-        values = np.asarray(apply_modality_lut(arr, ds), dtype=np.float32)
-
-        def lookup(mapping: windowing.Mapping) -> np.ndarray:
-            return mapping(values)
-
-        def lookup_rgbx(mappings: list[windowing.Mapping]) -> np.ndarray:
-            channels = [mapping(values) for mapping in mappings]
-            return np.stack([*channels, np.zeros_like(channels[0])], axis=-1)
-
-        def counts() -> np.ndarray | None:
-            return None
-
-    if window == "medgemma":
-        mappings = [windowing.clip_scale(lo, hi) for lo, hi in windowing.MEDGEMMA_CT_WINDOWS]
-        return lookup_rgbx(mappings), window, choices, [w.describe() for w in stored]
-    if window in windowing.WINDOW_PRESETS:
-        # HU windows keep HU semantics (dense = bright) whatever the photometric says.
-        mapping = windowing.preset(*windowing.WINDOW_PRESETS[window])
-        return lookup(mapping), window, choices, [w.describe() for w in stored]
-    if window == "auto":
-        lo, hi = windowing.percentile_range(values, counts())
-        mapping = windowing.auto(lo, hi)
-    else:
-        chosen = next(w for w in stored if w.name == window)
-        mapping = windowing.file_voi(ds, chosen)
-    if _inverts(ds, photometric):
-        base = mapping
-
-        def mapping(v: np.ndarray) -> np.ndarray:
-            return 255 - base(v)
-
-    return lookup(mapping), window, choices, [w.describe() for w in stored]

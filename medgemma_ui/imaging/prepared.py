@@ -14,11 +14,12 @@ from PIL import Image
 
 from medgemma_ui.settings import ImageLimits
 
-from .dicom_decode import Rendered, render_dicom
+from .dicom_decode import render_dicom
 from .encode import encode_jpeg
 from .errors import ImageError
 from .geometry import TARGET, to_model_square
 from .raster import render_raster
+from .rendered import Rendered
 from .sniff import Source, read_source, sniff
 
 

@@ -24,8 +24,8 @@ from PIL import (
 
 from medgemma_ui.settings import ImageLimits
 
-from .dicom_decode import Rendered, check_limits
 from .errors import ImageError
+from .rendered import Rendered, check_limits
 from .windowing import auto, percentile_range
 
 _OPENERS: tuple[tuple[tuple[bytes, ...], Any], ...] = (

@@ -13,7 +13,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from medgemma_ui.imaging import ImageError, render
-from medgemma_ui.imaging.dicom_decode import Rendered
+from medgemma_ui.imaging.rendered import Rendered
 
 # Enumerated from the installed wheels: get_testdata_file() of a missing name goes to the network.
 PYDICOM_DIR = Path(pydicom.__file__).parent / "data" / "test_files"

@@ -1,0 +1,56 @@
+"""What every decoder hands to geometry: 8-bit pixels before padding and resizing, plus the
+non-identifying facts about them; and the limit and frame checks they share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from medgemma_ui.settings import ImageLimits
+
+from .errors import ImageError
+
+
+@dataclass
+class Rendered:
+    """Pixels before geometry and the non-identifying facts about them. `pixels` is uint8 HxW
+    (grey), HxWx3 (RGB) or HxWx4 (RGBX: the fourth byte is padding, so colour lookups can
+    gather one 32-bit word per pixel)."""
+
+    pixels: np.ndarray
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rgb(self) -> np.ndarray:
+        """The pixels with any RGBX padding byte dropped (a view)."""
+        return self.pixels[..., :3] if self.pixels.ndim == 3 else self.pixels
+
+
+def check_limits(rows: int, cols: int, frames: int, limits: ImageLimits) -> None:
+    if rows * cols > limits.max_pixels:
+        raise ImageError(
+            f"This image is {cols} × {rows} pixels ({rows * cols / 1e6:.1f} megapixels), over "
+            f"the {limits.max_pixels / 1e6:g}-megapixel limit; upload a smaller export.",
+            kind="too_large",
+        )
+    if frames > limits.max_frames:
+        raise ImageError(
+            f"This file has {frames} frames, over the {limits.max_frames}-frame limit; "
+            "upload a smaller series or a single frame.",
+            kind="too_large",
+        )
+
+
+def choose_frame(frame: int | None, count: int) -> int:
+    if frame is None:
+        return count // 2
+    if not 0 <= frame < count:
+        last = f"0 to {count - 1}" if count > 1 else "only 0"
+        raise ImageError(
+            f"Frame {frame} does not exist: this file has {count} frame"
+            f"{'s' if count > 1 else ''} (numbered {last}).",
+            kind="bad_request",
+        )
+    return frame
