@@ -8,12 +8,12 @@ photometric, missing decoder), decodes the one chosen frame (reference/dicom.md)
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
-from pydicom.pixels import pixel_array
 from pydicom.uid import (
     UID,
     ExplicitVRBigEndian,
@@ -27,6 +27,7 @@ from pydicom.uid import (
 
 from medgemma_ui.settings import ImageLimits
 
+from . import safe_decode
 from .colour import colour_to_8bit, palette_to_rgb
 from .errors import ImageError
 from .greyscale import render_grey
@@ -158,8 +159,10 @@ def _decode_error(exc: Exception, ds: Dataset, bits: int) -> ImageError:
         or "missing dependencies" in text
         or ("no decoders" in text.lower() or "not supported" in text.lower())
     ):
+        needs = sorted(set(re.findall(r"requires ([A-Za-z][\w\-]*)", text)))
+        need = f" (pydicom would need {' or '.join(needs)})" if needs else ""
         return ImageError(
-            f"No installed decoder can read this DICOM's {ts} compression; "
+            f"No installed decoder can read this DICOM's {ts} compression{need}; "
             "export the image uncompressed, as JPEG 2000 or as JPEG-LS instead.",
             kind="decoder_missing",
         )
@@ -192,13 +195,8 @@ def decode_frame(ds: Dataset, index: int | None, bits: int) -> np.ndarray:
     falling back to pydicom's own order."""
     ts = getattr(ds, "file_meta", Dataset()).get("TransferSyntaxUID")
     preferred = _PREFERRED_PLUGIN.get(ts) if ts else None
-    if preferred:
-        try:
-            return pixel_array(ds, index=index, decoding_plugin=preferred)
-        except Exception:
-            pass  # not installed or cannot read this file: let pydicom try every plugin
     try:
-        return pixel_array(ds, index=index)
+        return safe_decode.decode(ds, index, preferred)  # gdcm isolated, Rust panics caught
     except Exception as exc:
         raise _decode_error(exc, ds, bits) from exc
 

@@ -87,6 +87,7 @@ def render_raster(
     try:
         if k:
             im.seek(k)
+            check_limits(im.size[1], im.size[0], count, limits)  # pages may differ in size
         im.load()
         mode = im.mode
         orientation = im.getexif().get(0x0112, 1) if fmt in {"jpeg", "webp", "tiff", "png"} else 1

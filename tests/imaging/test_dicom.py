@@ -19,6 +19,7 @@ from medgemma_ui.imaging import (
     render,
     window_names,
 )
+from medgemma_ui.imaging.dicom_decode import _decode_error
 from medgemma_ui.settings import ImageLimits
 
 from .helpers import cached_render, data_file, make_dicom
@@ -371,3 +372,32 @@ def test_no_gpl_decoder_is_installed() -> None:
     assert importlib.util.find_spec("libjpeg") is None
     with pytest.raises(importlib.metadata.PackageNotFoundError):
         importlib.metadata.version("pylibjpeg-libjpeg")
+
+
+def test_damaged_compressed_stream_is_reported_as_damaged() -> None:
+    ds = pydicom.dcmread(io.BytesIO(make_dicom(np.zeros((8, 8), np.uint8))))
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.JPEGLosslessSV1
+    ds.PixelData = pydicom.encaps.encapsulate([b"\xff\xd8\xff\xc3" + b"\0" * 60])
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    with pytest.raises(ImageError, match=r"JPEG Lossless.*could not be decoded") as caught:
+        prepare(buffer.getvalue())
+    assert caught.value.kind == "corrupt"
+
+
+def test_missing_plugin_message_names_the_syntax_and_packages() -> None:
+    ds = pydicom.dcmread(io.BytesIO(make_dicom(np.zeros((8, 8), np.uint8))))
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.JPEGLosslessSV1
+    # pydicom's wording when no plugin for a syntax is installed (dicom.md pitfall 1).
+    exc = RuntimeError(
+        "Unable to decompress 'JPEG Lossless, Non-Hierarchical, First-Order Prediction' pixel "
+        "data because all plugins are missing dependencies:\n"
+        "    gdcm - requires gdcm>=3.0.10\n"
+        "    pylibjpeg - requires pylibjpeg>=2.0 and pylibjpeg-libjpeg>=2.1"
+    )
+    error = _decode_error(exc, ds, 8)
+    assert error.kind == "decoder_missing"
+    message = str(error)
+    assert "JPEG Lossless, Non-Hierarchical" in message
+    assert "gdcm or pylibjpeg" in message
+    assert message.count(".") >= 1 and "\n" not in message

@@ -243,3 +243,12 @@ def test_raster_info_is_complete_and_json_safe() -> None:
     ):
         assert key in info
     assert info["mode"] == "L" and info["original_size"] == [30, 20]
+
+
+def test_later_tiff_page_is_checked_against_the_pixel_limit() -> None:
+    pages = [Image.new("L", (10, 10), 1), Image.new("L", (1000, 1000), 2)]
+    tiff = _save(pages[0], "TIFF", save_all=True, append_images=pages[1:])
+    limits = ImageLimits(max_pixels=10_000)
+    assert render(tiff, limits=limits).info["frame_count"] == 2
+    with pytest.raises(ImageError, match=r"1000 × 1000 pixels"):
+        render(tiff, frame=1, limits=limits)

@@ -1,0 +1,103 @@
+"""Decoder plugins that can take the process down, kept at arm's length.
+
+Found by tests/hardening/test_fuzz_images.py:
+- python-gdcm aborts the whole process (an uncaught C++ `gdcm::Exception`, so `terminate`) when
+  the header disagrees with the pixel data, e.g. BitsAllocated 32 over an 8-bit JPEG Lossless
+  stream. One bad upload would stop the server for every user. gdcm is therefore never used when
+  another plugin can read the transfer syntax, and where it is the only one (JPEG Lossless) it
+  runs in a child process that may die alone.
+- pylibjpeg-rle (Rust) panics on some damaged RLE data; pyo3 raises that as `PanicException`, a
+  `BaseException`, which `except Exception` does not catch.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
+
+import numpy as np
+from pydicom.dataset import Dataset
+from pydicom.pixels import get_decoder, pixel_array
+
+GDCM_TIMEOUT_S = 60.0
+
+_pool: ProcessPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+class DecoderCrashed(RuntimeError):
+    """A decoder plugin crashed or hung (the message is for the log, not for the user)."""
+
+
+def is_decoder_panic(exc: BaseException) -> bool:
+    """A Rust decoder's panic (pyo3 `PanicException`, a BaseException)."""
+    return type(exc).__name__ == "PanicException" and type(exc).__module__ == "pyo3_runtime"
+
+
+def plugins_for(ds: Dataset) -> tuple[str, ...]:
+    """The installed plugins for the dataset's transfer syntax, in pydicom's order; () for native
+    or unknown syntaxes (pydicom's own call then decodes or names the problem)."""
+    ts = getattr(ds, "file_meta", Dataset()).get("TransferSyntaxUID")
+    if not ts:
+        return ()
+    try:
+        return tuple(get_decoder(ts).available_plugins)
+    except Exception:
+        return ()
+
+
+def decode(ds: Dataset, index: int | None, preferred: str | None) -> np.ndarray:
+    """Decode one frame: the preferred plugin first, then every other installed plugin except
+    gdcm; gdcm only when it is the only one, and then in a child process. Raises the last
+    decoder's exception (a RuntimeError naming every plugin's failure when several failed)."""
+    plugins = plugins_for(ds)
+    if not plugins:
+        return pixel_array(ds, index=index)
+    if plugins == ("gdcm",):
+        return _decode_isolated(ds, index)
+    order = [p for p in (preferred, *plugins) if p and p != "gdcm" and p in plugins]
+    failures: list[str] = []
+    last: BaseException | None = None
+    for plugin in dict.fromkeys(order):
+        try:
+            return pixel_array(ds, index=index, decoding_plugin=plugin)
+        except Exception as exc:
+            last = exc
+        except BaseException as exc:
+            if not is_decoder_panic(exc):
+                raise
+            last = exc
+        failures.append(f"{plugin}: {last}")
+    if len(failures) == 1 and isinstance(last, Exception):
+        raise last
+    raise RuntimeError(
+        "Unable to decode as exceptions were raised by all available plugins:\n  "
+        + "\n  ".join(failures)
+    ) from last
+
+
+def _gdcm_decode(ds: Dataset, index: int | None) -> np.ndarray:
+    return pixel_array(ds, index=index, decoding_plugin="gdcm")
+
+
+def _decode_isolated(ds: Dataset, index: int | None) -> np.ndarray:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn")
+            )
+        pool = _pool
+    try:
+        return pool.submit(_gdcm_decode, ds, index).result(timeout=GDCM_TIMEOUT_S)
+    except (BrokenProcessPool, FutureTimeout) as exc:
+        with _pool_lock:
+            if _pool is pool:
+                _pool = None
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.kill()  # a hung decoder would otherwise hold the only worker
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise DecoderCrashed(f"the gdcm decoder crashed or hung: {exc!r}") from exc
