@@ -267,6 +267,8 @@ async def run_analysis(
         )
         if findings.valid:
             break
+    # What the backend did: it may decline the schema (MEDGEMMA_STRUCTURED_OUTPUT off).
+    result.generation["structured_output_used"] = result.structured_output
     result.timings_ms = {
         "first_token": first_token_ms if first_token_ms is not None else 0.0,
         "generate": generate_ms,
@@ -284,7 +286,7 @@ async def analyze_to_result(
     limits: ImageLimits | None = None,
 ) -> AnalysisResult:
     """Prepare (unless already prepared) and analyse, returning only the final result."""
-    prepare_ms = 0.0
+    prepare_ms: float | None = None  # no "prepare" timing when the image came prepared
     if isinstance(source, PreparedImage):
         image = source
     else:
@@ -295,6 +297,7 @@ async def analyze_to_result(
         prepare_ms = _ms_since(start)
     async for event in run_analysis(image, options, backend):
         if isinstance(event, Done):
-            event.result.timings_ms = {"prepare": prepare_ms, **event.result.timings_ms}
+            if prepare_ms is not None:
+                event.result.timings_ms = {"prepare": prepare_ms, **event.result.timings_ms}
             return event.result
     raise BackendError("bad_response", "The analysis ended without a result; please try again.")

@@ -72,15 +72,12 @@ def _failure_line(
     }
 
 
-async def _analyze_all(args: argparse.Namespace, out: TextIO) -> tuple[int, int, int]:
-    from medgemma_ui.analysis import AnalysisOptions, analyze_to_result
-    from medgemma_ui.backends import BackendError, BackendRegistry
-    from medgemma_ui.imaging import ImageError
+def _settings_and_options(args: argparse.Namespace) -> tuple[Any, Any]:
+    """Settings from the environment and the analysis options; ValueError when either is bad."""
+    from medgemma_ui.analysis import AnalysisOptions
     from medgemma_ui.settings import Settings
 
     settings = Settings.from_env()
-    registry = BackendRegistry(settings.backends)
-    backend_name = args.backend or registry.default_name()
     defaults = settings.generation
     options = AnalysisOptions(
         template_id=args.template,
@@ -91,6 +88,18 @@ async def _analyze_all(args: argparse.Namespace, out: TextIO) -> tuple[int, int,
         window=args.window,
         frame=args.frame,
     )
+    return settings, options
+
+
+async def _analyze_all(
+    args: argparse.Namespace, out: TextIO, settings: Any, options: Any
+) -> tuple[int, int, int]:
+    from medgemma_ui.analysis import analyze_to_result
+    from medgemma_ui.backends import BackendError, BackendRegistry
+    from medgemma_ui.imaging import ImageError
+
+    registry = BackendRegistry(settings.backends)
+    backend_name = args.backend or registry.default_name()
     paths = expand_inputs(args.inputs)
     counts = {"valid": 0, "invalid": 0, "failed": 0}
     progress = _progress_bar(len(paths))
@@ -144,9 +153,14 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    try:
+        settings, options = _settings_and_options(args)
+    except ValueError as exc:  # SettingsError is a ValueError; so are out-of-range options
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     out = args.out.open("w", encoding="utf-8") if args.out else sys.stdout
     try:
-        valid, invalid, failed = asyncio.run(_analyze_all(args, out))
+        valid, invalid, failed = asyncio.run(_analyze_all(args, out, settings, options))
     finally:
         if args.out:
             out.close()

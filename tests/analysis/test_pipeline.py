@@ -1,0 +1,305 @@
+"""`run_analysis` and `analyze_to_result`: the real `openai` backend against a loopback server."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+
+from medgemma_ui.analysis import (
+    AnalysisOptions,
+    AnalysisResult,
+    Done,
+    Progress,
+    Token,
+    analyze_to_result,
+    retry_prompt,
+    run_analysis,
+)
+from medgemma_ui.findings import parse_findings
+from medgemma_ui.imaging import ImageError, PreparedImage, prepare
+from medgemma_ui.templates import get_template
+from tests.analysis.conftest import CONFIGURED_MODEL, SERVER_MODEL, png_bytes
+from tests.support.model_server import CXR_ANSWER
+
+CXR = get_template("cxr")
+GOOD = json.loads(CXR_ANSWER)
+PROSE = (
+    "The chest radiograph shows clear lungs bilaterally. The cardiomediastinal silhouette is "
+    "within normal limits and there is no pleural effusion. Impression: no acute findings."
+)
+TRUNCATED = '{"cardiac_size": "normal", "pulmonary_findings": ["No focal consolidation.", "Mild'
+TIMING_KEYS = {"first_token", "generate", "parse", "total"}
+
+
+async def collect(image: PreparedImage, options: AnalysisOptions, backend) -> list:
+    return [event async for event in run_analysis(image, options, backend)]
+
+
+def sent_prompt(body: dict) -> str:
+    (message,) = body["messages"]
+    image_part, text_part = message["content"]
+    assert image_part["type"] == "image_url"
+    assert text_part["type"] == "text"
+    return text_part["text"]
+
+
+def sent_jpeg(body: dict) -> bytes:
+    url = body["messages"][0]["content"][0]["image_url"]["url"]
+    prefix = "data:image/jpeg;base64,"
+    assert url.startswith(prefix)
+    return base64.b64decode(url[len(prefix) :])
+
+
+async def test_events_and_result_fields(make_server, make_backend, prepared):
+    server = make_server([CXR_ANSWER], first_token_delay_s=0.05, token_size=5)
+    backend = make_backend(server)
+    options = AnalysisOptions(template_id="cxr", max_tokens=300, temperature=0.2)
+
+    events = await collect(prepared, options, backend)
+
+    assert isinstance(events[-1], Done)
+    assert sum(isinstance(e, Done) for e in events) == 1
+    tokens = [e for e in events if isinstance(e, Token)]
+    assert len(tokens) == -(-len(CXR_ANSWER) // 5)  # one event per streamed piece
+    assert all(t.attempt == 1 for t in tokens)
+    assert "".join(t.text for t in tokens) == CXR_ANSWER
+    assert not any(isinstance(e, Progress) for e in events)
+
+    result = events[-1].result
+    assert isinstance(result, AnalysisResult)
+    assert (result.template_id, result.template_version) == ("cxr", CXR.version)
+    assert result.backend == "openai"
+    assert result.model == SERVER_MODEL  # what the server says it ran, not the configured name
+    assert result.raw == CXR_ANSWER
+    assert result.raw_answers == [CXR_ANSWER]
+    assert result.parsed == GOOD
+    assert result.valid is True
+    assert result.errors == []
+    assert result.retries == 0
+    assert result.structured_output is True
+    assert result.image_sha256 == prepared.sha256
+    assert result.image_jpeg == prepared.jpeg
+    assert result.image_info == prepared.info
+    assert set(result.timings_ms) == TIMING_KEYS
+    t = result.timings_ms
+    assert t["first_token"] >= 40  # the server waited 50 ms before its first token
+    assert t["first_token"] <= t["total"]
+    assert t["generate"] <= t["total"]
+    assert t["parse"] <= t["total"]
+    assert result.generation == {
+        "max_tokens": 300,
+        "temperature": 0.2,
+        "parse_retries": 1,
+        "structured_output_requested": True,
+        "structured_output_used": True,
+        "prompt_edited": False,
+    }
+
+    (request,) = server.requests
+    body = request.body
+    assert body["model"] == CONFIGURED_MODEL
+    assert body["stream"] is True
+    assert body["max_tokens"] == 300
+    assert body["temperature"] == 0.2
+    assert sent_prompt(body) == CXR.build_prompt()
+    assert result.attempts[0].prompt == CXR.build_prompt()
+    assert sent_jpeg(body) == prepared.jpeg
+    assert body["response_format"]["type"] == "json_schema"
+    assert body["response_format"]["json_schema"]["schema"] == CXR.schema
+
+    line = result.to_json()
+    assert json.loads(json.dumps(line)) == line
+    assert line["parsed"] == GOOD
+    assert line["valid"] is True
+    assert line["model"] == SERVER_MODEL
+    assert line["structured_output"] is True
+    assert set(line["timings_ms"]) == TIMING_KEYS
+
+
+async def test_structured_output_off_sends_no_schema(make_server, make_backend, prepared):
+    server = make_server([CXR_ANSWER])
+    backend = make_backend(server)
+    options = AnalysisOptions(template_id="cxr", structured_output=False)
+
+    result = (await collect(prepared, options, backend))[-1].result
+
+    (request,) = server.requests
+    assert "response_format" not in request.body
+    assert "json_schema" not in json.dumps(request.body)
+    assert result.valid
+    assert result.structured_output is False
+    assert result.generation["structured_output_requested"] is False
+    assert result.generation["structured_output_used"] is False
+
+
+async def test_structured_output_switched_off_in_backend_settings(
+    make_server, make_backend, prepared
+):
+    """MEDGEMMA_STRUCTURED_OUTPUT=false: the backend sends no schema, and the result says so."""
+    server = make_server([CXR_ANSWER])
+    backend = make_backend(server, structured_output=False)
+    options = AnalysisOptions(template_id="cxr", structured_output=True)
+
+    result = (await collect(prepared, options, backend))[-1].result
+
+    (request,) = server.requests
+    assert "response_format" not in request.body
+    assert result.structured_output is False
+    assert result.generation["structured_output_requested"] is True
+    assert result.generation["structured_output_used"] is False
+
+
+@pytest.mark.parametrize("bad", [PROSE, TRUNCATED], ids=["prose", "truncated"])
+async def test_bad_then_good_answer_is_retried_with_errors_stated(
+    make_server, make_backend, prepared, bad
+):
+    server = make_server([bad, CXR_ANSWER])
+    backend = make_backend(server)
+    options = AnalysisOptions(template_id="cxr", parse_retries=1)
+
+    events = await collect(prepared, options, backend)
+    result = events[-1].result
+
+    assert len(server.requests) == 2
+    first, second = (sent_prompt(r.body) for r in server.requests)
+    assert first == CXR.build_prompt()
+    expected_errors = parse_findings(bad, CXR.schema).errors
+    assert expected_errors
+    assert result.attempts[0].findings.errors == expected_errors
+    assert second.startswith(CXR.build_prompt())
+    assert "Your previous answer could not be used because:" in second
+    for error in expected_errors[:3]:
+        assert f"- {error}" in second
+    assert f"Previous answer:\n{bad.strip()}" in second
+    assert second == retry_prompt(CXR, bad, expected_errors, options)
+    # Both requests carry the same image and schema.
+    assert sent_jpeg(server.requests[1].body) == prepared.jpeg
+    assert server.requests[1].body["response_format"]["json_schema"]["schema"] == CXR.schema
+
+    assert result.valid is True
+    assert result.parsed == GOOD
+    assert result.errors == []
+    assert result.retries == 1
+    assert result.raw_answers == [bad, CXR_ANSWER]
+    assert result.raw == CXR_ANSWER
+    assert [a.number for a in result.attempts] == [1, 2]
+    assert result.to_json()["raw_answers"] == [bad, CXR_ANSWER]
+
+    # Tokens of the first answer, then a "retrying" progress event, then the second answer.
+    kinds = [(type(e).__name__, getattr(e, "attempt", None)) for e in events]
+    retry_at = next(i for i, e in enumerate(events) if isinstance(e, Progress))
+    assert events[retry_at].stage == "retrying"
+    assert all(k == ("Token", 1) for k in kinds[:retry_at])
+    assert all(k == ("Token", 2) for k in kinds[retry_at + 1 : -1])
+    assert "".join(e.text for e in events if isinstance(e, Token) and e.attempt == 1) == bad
+
+
+async def test_no_retries_gives_one_request_and_an_invalid_result(
+    make_server, make_backend, prepared
+):
+    server = make_server([PROSE, CXR_ANSWER])
+    backend = make_backend(server)
+    options = AnalysisOptions(template_id="cxr", parse_retries=0)
+
+    events = await collect(prepared, options, backend)
+    result = events[-1].result
+
+    assert len(server.requests) == 1
+    assert not any(isinstance(e, Progress) for e in events)
+    assert result.valid is False
+    assert result.parsed is None  # prose holds no object; nothing is invented
+    assert result.errors
+    assert result.errors == parse_findings(PROSE, CXR.schema).errors
+    assert result.retries == 0
+    assert result.raw == PROSE
+    line = result.to_json()
+    assert line["valid"] is False
+    assert line["errors"] == result.errors
+
+
+async def test_two_retries_all_bad_gives_three_requests(make_server, make_backend, prepared):
+    bad_answers = [PROSE, TRUNCATED, '```json\n{"cardiac_size": "huge"}\n```']
+    server = make_server(bad_answers)
+    backend = make_backend(server)
+    options = AnalysisOptions(template_id="cxr", parse_retries=2)
+
+    events = await collect(prepared, options, backend)
+    result = events[-1].result
+
+    assert len(server.requests) == 3
+    assert [e.stage for e in events if isinstance(e, Progress)] == ["retrying", "retrying"]
+    prompts = [sent_prompt(r.body) for r in server.requests]
+    assert f"Previous answer:\n{PROSE}" in prompts[1]
+    assert f"Previous answer:\n{TRUNCATED}" in prompts[2]
+    assert PROSE not in prompts[2]  # each retry quotes only the answer before it
+    assert result.valid is False
+    assert result.retries == 2
+    assert result.raw_answers == bad_answers
+    assert result.errors == parse_findings(bad_answers[2], CXR.schema).errors
+    assert any("cardiac_size" in e for e in result.errors)
+
+
+async def test_edited_prompt_is_sent_verbatim_and_starts_the_retry(
+    make_server, make_backend, prepared
+):
+    edited = "  Look only at the heart.\nAnswer with the JSON object described earlier.  "
+    server = make_server([PROSE, CXR_ANSWER])
+    backend = make_backend(server)
+    options = AnalysisOptions(template_id="cxr", prompt_override=edited, parse_retries=1)
+
+    result = (await collect(prepared, options, backend))[-1].result
+
+    first, second = (sent_prompt(r.body) for r in server.requests)
+    assert first == edited
+    assert second.startswith(edited)
+    assert CXR.role.strip() not in second  # the template's own text is not smuggled back in
+    assert "Your previous answer could not be used because:" in second
+    assert f"Previous answer:\n{PROSE}" in second
+    assert result.generation["prompt_edited"] is True
+    assert result.attempts[0].prompt == edited
+    assert result.valid and result.retries == 1
+
+
+async def test_analyze_to_result_from_path_bytes_and_prepared(
+    make_server, make_backend, tmp_path: Path
+):
+    server = make_server([CXR_ANSWER])
+    backend = make_backend(server)
+    options = AnalysisOptions(template_id="cxr")
+    data = png_bytes(seed=3, size=(80, 40))
+    path = tmp_path / "no-extension"
+    path.write_bytes(data)
+    expected = prepare(data)
+
+    from_path = await analyze_to_result(path, options, backend)
+    from_bytes = await analyze_to_result(data, options, backend)
+    from_prepared = await analyze_to_result(expected, options, backend)
+
+    for result in (from_path, from_bytes, from_prepared):
+        assert result.valid and result.parsed == GOOD
+        assert result.image_sha256 == expected.sha256
+    for result in (from_path, from_bytes):
+        assert set(result.timings_ms) == TIMING_KEYS | {"prepare"}
+        assert result.timings_ms["prepare"] > 0
+        assert next(iter(result.timings_ms)) == "prepare"
+    assert set(from_prepared.timings_ms) == TIMING_KEYS
+    assert len(server.requests) == 3
+    assert {sent_jpeg(r.body) for r in server.requests} == {expected.jpeg}
+
+
+async def test_analyze_to_result_rejects_a_text_file_before_any_request(
+    make_server, make_backend, tmp_path: Path
+):
+    server = make_server([CXR_ANSWER])
+    backend = make_backend(server)
+    path = tmp_path / "scan.png"
+    path.write_text("Patient notes: chest X-ray requested.\n", encoding="utf-8")
+
+    with pytest.raises(ImageError) as caught:
+        await analyze_to_result(path, AnalysisOptions(template_id="cxr"), backend)
+
+    assert "text" in str(caught.value).lower()
+    assert server.requests == []
