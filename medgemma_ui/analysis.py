@@ -45,6 +45,8 @@ class AnalysisOptions:
     frame: int | None = None
 
     def __post_init__(self) -> None:
+        if self.prompt_override is not None and not self.prompt_override.strip():
+            object.__setattr__(self, "prompt_override", None)
         if not 1 <= self.max_tokens <= 1024:
             raise ValueError("max_tokens must be between 1 and 1024.")
         if not 0 <= self.parse_retries <= MAX_PARSE_RETRIES:
@@ -80,6 +82,7 @@ class AnalysisResult:
     generation: dict[str, Any] = field(default_factory=dict)
     # The bytes the model received; kept so feedback can store them when that is switched on.
     image_jpeg: bytes = field(default=b"", repr=False)
+    retry_error: str = ""  # why a retry request failed, when one did
 
     @property
     def final(self) -> Attempt:
@@ -123,7 +126,7 @@ class AnalysisResult:
             "raw": self.raw,
             "parsed": self.parsed,
             "valid": self.valid,
-            "errors": self.errors,
+            "errors": self.errors + ([self.retry_error] if self.retry_error else []),
             "repaired": self.final.findings.repaired,
             "retries": self.retries,
             "raw_answers": self.raw_answers,
@@ -231,16 +234,24 @@ async def run_analysis(
         attempt_start = time.perf_counter()
         completion: Completion | None = None
         pieces: list[str] = []
-        async for event in backend.stream(request):
-            if isinstance(event, TextDelta):
-                if first_token_ms is None:
-                    first_token_ms = _ms_since(started)
-                pieces.append(event.text)
-                yield Token(number, event.text)
-            elif isinstance(event, StatusUpdate):
-                yield Progress(event.kind, event.message)
-            elif isinstance(event, Completion):
-                completion = event
+        try:
+            async for event in backend.stream(request):
+                if isinstance(event, TextDelta):
+                    if first_token_ms is None:
+                        first_token_ms = _ms_since(started)
+                    pieces.append(event.text)
+                    yield Token(number, event.text)
+                elif isinstance(event, StatusUpdate):
+                    yield Progress(event.kind, event.message)
+                elif isinstance(event, Completion):
+                    completion = event
+        except BackendError as exc:
+            if number == 1:
+                raise
+            # Keep what the first answer gave rather than losing it to a failed retry.
+            result.retry_error = str(exc)
+            yield Progress("retry_failed", f"The retry failed: {exc} The earlier answer is shown.")
+            break
         if completion is None:
             raise BackendError(
                 "bad_response",

@@ -9,9 +9,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any, TextIO
+
+log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -95,7 +98,7 @@ async def _analyze_all(
     args: argparse.Namespace, out: TextIO, settings: Any, options: Any
 ) -> tuple[int, int, int]:
     from medgemma_ui.analysis import analyze_to_result
-    from medgemma_ui.backends import BackendError, BackendRegistry
+    from medgemma_ui.backends import BackendError, BackendRegistry, redact
     from medgemma_ui.imaging import ImageError
 
     registry = BackendRegistry(settings.backends)
@@ -120,6 +123,11 @@ async def _analyze_all(
                 counts["failed"] += 1
             except BackendError as exc:
                 line = _failure_line(str(path), args.template, backend_name, str(exc), exc.kind)
+                counts["failed"] += 1
+            except Exception as exc:  # one unexpected failure must not stop the batch
+                log.error("unexpected failure on one input: %s", redact(repr(exc)))
+                message = "An unexpected error stopped this input; the log has the details."
+                line = _failure_line(str(path), args.template, backend_name, message, "internal")
                 counts["failed"] += 1
             async with write_lock:
                 out.write(json.dumps(line, ensure_ascii=False) + "\n")

@@ -66,6 +66,9 @@ def validity_markdown(result: Any) -> str:
         if result.retries
         else ""
     )
+    retry_error = getattr(result, "retry_error", "")
+    if retry_error:
+        retried += f"\n\nThe retry failed ({retry_error}); the first answer is shown."
     constrained = (
         "\n\nThe backend was asked to follow the template's JSON schema."
         if result.structured_output

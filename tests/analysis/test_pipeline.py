@@ -303,3 +303,23 @@ async def test_analyze_to_result_rejects_a_text_file_before_any_request(
 
     assert "text" in str(caught.value).lower()
     assert server.requests == []
+
+
+async def test_a_failed_retry_keeps_the_first_answer(make_server, make_backend, prepared):
+    server = make_server([PROSE], statuses=[200, 400])
+    backend = make_backend(server)
+    options = AnalysisOptions(template_id="cxr", parse_retries=1)
+
+    events = await collect(prepared, options, backend)
+    result = events[-1].result
+
+    assert len(server.requests) == 2
+    assert any(isinstance(e, Progress) and e.stage == "retry_failed" for e in events)
+    assert result.raw == PROSE and result.raw_answers == [PROSE]
+    assert result.valid is False
+    assert result.retry_error
+    assert result.to_json()["errors"][-1] == result.retry_error
+
+
+def test_blank_edited_prompt_counts_as_not_edited():
+    assert AnalysisOptions(template_id="cxr", prompt_override="  \n").prompt_override is None

@@ -52,6 +52,8 @@ class Script:
     token_delay_s: float = 0.0
     token_size: int = 4
     model: str = "medgemma-test"
+    # HTTP status per request in turn (the last repeats); non-200 answers an OpenAI error body.
+    statuses: list[int] = field(default_factory=lambda: [200])
     # When set, chooses the answer from the request body (e.g. by the template named in the prompt).
     responder: Callable[[dict[str, Any]], str] | None = None
 
@@ -90,6 +92,12 @@ class ModelServer:
         with self._lock:
             self.requests.append(record)
         script = self.script
+        with self._lock:
+            index = min(len(self.requests) - 1, len(script.statuses) - 1)
+        status = script.statuses[index]
+        if status != 200:
+            error = {"message": f"scripted failure {status}", "type": "invalid_request_error"}
+            return JSONResponse({"error": error}, status_code=status)
         answer = script.responder(body) if script.responder else self._next_answer()
         created = int(time.time())
         if not body.get("stream"):
