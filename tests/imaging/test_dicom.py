@@ -401,3 +401,11 @@ def test_missing_plugin_message_names_the_syntax_and_packages() -> None:
     assert "JPEG Lossless, Non-Hierarchical" in message
     assert "gdcm or pylibjpeg" in message
     assert message.count(".") >= 1 and "\n" not in message
+
+
+def test_file_1_is_the_first_file_window_and_single_frames_have_only_frame_0() -> None:
+    path = data_file("examples_overlay.dcm")
+    assert np.array_equal(render(path, window="file:1").pixels, render(path).pixels)
+    assert render(path, frame=0).info["frame_index"] == 0
+    with pytest.raises(ImageError, match=r"Frame 1 does not exist.*numbered only 0"):
+        render(path, frame=1)
