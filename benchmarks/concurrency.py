@@ -1,23 +1,27 @@
 """N simultaneous users through gradio_client against a loopback model with a fixed 2 s latency.
 
-Prints, for 1, 4 and 16 users: wall time against the backend's 2 s, the time from the backend
-sending its first token to the client seeing it, and the app's overhead per request. Then app start
-time (`python app.py` until the page answers) and idle RSS of that process.
+Three processes, as in production: the loopback model server, the app (`python app.py`), and the
+clients (this script). Prints, for 1, 4 and 16 users: wall time against the backend's 2 s, the time
+from the backend sending its first token to the client seeing it, and the app's overhead per
+request; then app start time (`python app.py` until the page answers) and its idle RSS.
 
 Run: .venv/bin/python benchmarks/concurrency.py
 """
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from tempfile import TemporaryDirectory
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -27,13 +31,35 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 import psutil  # noqa: E402
 from gradio_client import Client, handle_file  # noqa: E402
 
-from tests.support.app_runner import running_app, settings_for  # noqa: E402
-from tests.support.model_server import ModelServer, Script, free_port  # noqa: E402
+from tests.support.model_server import free_port  # noqa: E402
 
-# 1.5 s to the first token, then 50 tokens 10 ms apart: about 2 s per request at the backend.
-SCRIPT = Script(first_token_delay_s=1.5, token_delay_s=0.01, token_size=4)
+# 1.5 s to the first token, then ~50 tokens 10 ms apart: about 2 s per request at the backend.
+FIRST_TOKEN_S, TOKEN_S = 1.5, 0.01
 BACKEND_LATENCY_S = 2.0
-IMAGE = ROOT / "assets" / "examples" / "ct_head.dcm"
+IMAGE = Path(os.environ.get("BENCH_IMAGE", ROOT / "assets" / "examples" / "ct_head.dcm"))
+USERS = (1, 4, 16)
+
+
+def wait_for(url: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{url} did not answer within {timeout_s:.0f} s")
+
+
+@contextmanager
+def process(args: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen]:
+    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
 
 
 def one_user(client: Client, user: int, results: dict[int, dict[str, float]]) -> None:
@@ -54,16 +80,21 @@ def one_user(client: Client, user: int, results: dict[int, dict[str, float]]) ->
         0,
         api_name="/analyze",
     )
-    first_seen = None
+    first_seen = 0.0
     for update in job:
-        if first_seen is None and isinstance(update[0], str) and update[0]:
+        if not first_seen and isinstance(update[0], str) and update[0]:
             first_seen = time.time()
     job.result()
-    results[user] = {"start": start, "end": time.time(), "first_seen": first_seen or 0.0}
+    results[user] = {"start": start, "end": time.time(), "first_seen": first_seen}
 
 
-def run_users(client: Client, server: ModelServer, users: int) -> dict[str, float]:
-    server.requests.clear()
+def records(model_port: int) -> list[dict]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{model_port}/_records", timeout=5) as response:
+        return json.loads(response.read())
+
+
+def run_users(client: Client, model_port: int, users: int) -> dict[str, float]:
+    already = len(records(model_port))
     results: dict[int, dict[str, float]] = {}
     threads = [threading.Thread(target=one_user, args=(client, u, results)) for u in range(users)]
     start = time.time()
@@ -72,73 +103,59 @@ def run_users(client: Client, server: ModelServer, users: int) -> dict[str, floa
     for thread in threads:
         thread.join(timeout=120)
     wall = time.time() - start
-    first_token_lags, overheads = [], []
-    for request in server.requests:
-        text = request.body["messages"][0]["content"][1]["text"]
-        user = int(text.split("]")[0].removeprefix("[user "))
+    lags, overheads = [], []
+    for record in records(model_port)[already:]:
+        user = int(record["prompt"].split("]")[0].removeprefix("[user "))
         seen = results[user]
-        if request.first_token_sent_at:
-            first_token_lags.append((seen["first_seen"] - request.first_token_sent_at) * 1000)
+        lags.append((seen["first_seen"] - record["first_token_sent_at"]) * 1000)
         overheads.append((seen["end"] - seen["start"] - BACKEND_LATENCY_S) * 1000)
     return {
         "users": users,
         "wall_s": wall,
         "ratio": wall / BACKEND_LATENCY_S,
-        "first_token_lag_ms": statistics.median(first_token_lags),
-        "first_token_lag_max_ms": max(first_token_lags),
+        "lag_ms": statistics.median(lags),
+        "lag_max_ms": max(lags),
         "overhead_ms": statistics.median(overheads),
     }
 
 
-def app_start_and_rss() -> tuple[float, float]:
-    port = free_port()
-    env = {**os.environ, "MEDGEMMA_PORT": str(port), "MEDGEMMA_LOG_LEVEL": "WARNING"}
-    start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env)
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.05)
-        else:
-            raise RuntimeError("app did not answer within 60 s")
-        started = time.perf_counter() - start
-        time.sleep(2)
-        rss = psutil.Process(proc.pid).memory_info().rss / 2**20
-        return started, rss
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-
-
 def main() -> None:
-    rows = []
-    with ModelServer(SCRIPT) as server, tempfile.TemporaryDirectory() as tmp:
-        settings = settings_for(server, Path(tmp))
-        with running_app(settings) as url:
-            client = Client(url, verbose=False, analytics_enabled=False)
-            run_users(client, server, 1)  # warm-up
-            for users in (1, 4, 16):
-                rows.append(run_users(client, server, users))
-    print(
-        "| users | wall (s) | wall / 2 s | first token lag, median (ms) | max (ms) "
-        "| app overhead per request, median (ms) |"
-    )
+    model_port, app_port = free_port(), free_port()
+    env = {**os.environ, "HF_HUB_DISABLE_TELEMETRY": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    model_args = [sys.executable, "-m", "tests.support.model_server", str(model_port),
+                  str(FIRST_TOKEN_S), str(TOKEN_S)]  # fmt: skip
+    with TemporaryDirectory() as tmp, process(model_args, env):
+        wait_for(f"http://127.0.0.1:{model_port}/health")
+        app_env = {
+            **env,
+            "MEDGEMMA_PORT": str(app_port),
+            "MEDGEMMA_LOG_LEVEL": "WARNING",
+            "MEDGEMMA_OPENAI_BASE_URL": f"http://127.0.0.1:{model_port}/v1",
+            "MEDGEMMA_OPENAI_MODEL": "medgemma-test",
+            "MEDGEMMA_FEEDBACK_DB": str(Path(tmp) / "feedback.sqlite3"),
+        }
+        started = time.perf_counter()
+        with process([sys.executable, "app.py"], app_env) as app:
+            wait_for(f"http://127.0.0.1:{app_port}/")
+            start_s = time.perf_counter() - started
+            time.sleep(2)
+            idle_rss = psutil.Process(app.pid).memory_info().rss / 2**20
+            client = Client(f"http://127.0.0.1:{app_port}/", verbose=False, analytics_enabled=False)
+            run_users(client, model_port, 2)  # warm-up
+            rows = [run_users(client, model_port, n) for n in USERS]
+            busy_rss = psutil.Process(app.pid).memory_info().rss / 2**20
+    print(f"load average before: {os.getloadavg()[0]:.2f}")
+    print("| users | wall (s) | wall / 2 s | first token lag, median (ms) | max (ms) "
+          "| app overhead per request, median (ms) |")  # fmt: skip
     print("|---|---|---|---|---|---|")
     for r in rows:
         print(
-            f"| {r['users']} | {r['wall_s']:.2f} | {r['ratio']:.2f}× "
-            f"| {r['first_token_lag_ms']:.0f} | {r['first_token_lag_max_ms']:.0f} "
-            f"| {r['overhead_ms']:.0f} |"
+            f"| {r['users']} | {r['wall_s']:.2f} | {r['ratio']:.2f}× | {r['lag_ms']:.0f} "
+            f"| {r['lag_max_ms']:.0f} | {r['overhead_ms']:.0f} |"
         )
-    started, rss = app_start_and_rss()
     print(
-        f"\napp start (python app.py until the page answers): {started:.2f} s; "
-        f"idle RSS {rss:.0f} MB"
+        f"\napp start (python app.py until the page answers): {start_s:.2f} s; "
+        f"idle RSS {idle_rss:.0f} MB; after the runs {busy_rss:.0f} MB"
     )
 
 

@@ -100,7 +100,7 @@ class BackendSettings:
     max_retries: int = 3
     structured_output: bool = True
     health_ttl_s: float = 30.0
-    concurrency: int = 8
+    concurrency: int = 16
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> BackendSettings:
@@ -130,7 +130,7 @@ class BackendSettings:
             max_retries=_int(env, "MEDGEMMA_MAX_RETRIES", 3, 0, 20),
             structured_output=_bool(env, "MEDGEMMA_STRUCTURED_OUTPUT", True),
             health_ttl_s=_float(env, "MEDGEMMA_HEALTH_TTL_S", 30.0, 0, 3600),
-            concurrency=_int(env, "MEDGEMMA_BACKEND_CONCURRENCY", 8, 1, 1000),
+            concurrency=_int(env, "MEDGEMMA_BACKEND_CONCURRENCY", 16, 1, 1000),
         )
 
 

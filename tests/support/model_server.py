@@ -161,12 +161,28 @@ class ModelServer:
     async def _health(self, request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
+    async def _records(self, request: Request) -> JSONResponse:
+        """What was received, for a benchmark that runs this server in another process."""
+        with self._lock:
+            records = list(self.requests)
+        return JSONResponse(
+            [
+                {
+                    "prompt": r.body["messages"][0]["content"][1]["text"][:200],
+                    "received_at": r.received_at,
+                    "first_token_sent_at": r.first_token_sent_at,
+                }
+                for r in records
+            ]
+        )
+
     def start(self) -> ModelServer:
         app = Starlette(
             routes=[
                 Route("/v1/chat/completions", self._chat, methods=["POST"]),
                 Route("/v1/models", self._models),
                 Route("/health", self._health),
+                Route("/_records", self._records),
             ]
         )
         config = uvicorn.Config(
@@ -193,3 +209,23 @@ class ModelServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def main() -> None:
+    """Serve until killed: `python -m tests.support.model_server PORT FIRST_TOKEN_S TOKEN_S`."""
+    import sys
+
+    port, first, per_token = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
+    server = ModelServer(Script(first_token_delay_s=first, token_delay_s=per_token))
+    server.port = port
+    server.start()
+    print("ready", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -34,6 +34,12 @@ log = logging.getLogger(__name__)
 STREAM_INTERVAL_S = 0.05
 
 
+def _streaming(raw: str, status: str) -> tuple:
+    """An update while the answer streams. Plain values, not `gr.skip()`: Gradio builds a whole
+    component config for every skip on every yield, which dominated CPU with many users."""
+    return (raw, None, "", status, "", None)
+
+
 def _options(
     template_id: str,
     prompt: str | None,
@@ -106,7 +112,7 @@ async def analyze(
         async with services.gate(backend_name) as waited:
             if waited:
                 log.info("waited for a free slot on %s", backend_name)
-            yield ("", None, "", f"Sending the image to {backend.label}…", "", None)
+            yield _streaming("", f"Sending the image to {backend.label}…")
             async for event in run_analysis(image, options, backend):
                 if isinstance(event, Token):
                     if event.attempt != attempt_seen:
@@ -116,18 +122,11 @@ async def analyze(
                     now = time.perf_counter()
                     if last_emit == 0.0 or now - last_emit >= STREAM_INTERVAL_S:
                         last_emit = now
-                        yield (
-                            "".join(raw_parts),
-                            gr.skip(),
-                            gr.skip(),
-                            "Model is answering…",
-                            gr.skip(),
-                            gr.skip(),
-                        )
+                        yield _streaming("".join(raw_parts), "Model is answering…")
                 elif isinstance(event, Progress):
                     if progress is not None:
                         progress(None, desc=event.message)
-                    yield (gr.skip(), gr.skip(), gr.skip(), event.message, gr.skip(), gr.skip())
+                    yield _streaming("".join(raw_parts), event.message)
                 elif isinstance(event, Done):
                     result = event.result
     except BackendError as exc:
