@@ -6,6 +6,8 @@ Found by tests/hardening/test_fuzz_images.py:
   stream. One bad upload would stop the server for every user. gdcm is therefore never used when
   another plugin can read the transfer syntax, and where it is the only one (JPEG Lossless) it
   runs in a child process that may die alone.
+- pyjpegls (CharLS) spends 8-15 s of CPU failing on some damaged 64×64 JPEG-LS streams, so it
+  also runs in the child process, under a time limit.
 - pylibjpeg-rle (Rust) panics on some damaged RLE data; pyo3 raises that as `PanicException`, a
   `BaseException`, which `except Exception` does not catch.
 """
@@ -22,7 +24,8 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.pixels import get_decoder, pixel_array
 
-GDCM_TIMEOUT_S = 60.0
+# Plugins that run in the child process, and how long they may take there.
+ISOLATED_TIMEOUT_S = {"gdcm": 30.0, "pyjpegls": 3.0}
 
 _pool: ProcessPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -57,12 +60,14 @@ def decode(ds: Dataset, index: int | None, preferred: str | None) -> np.ndarray:
     if not plugins:
         return pixel_array(ds, index=index)
     if plugins == ("gdcm",):
-        return _decode_isolated(ds, index)
+        return _decode_isolated(ds, index, "gdcm")
     order = [p for p in (preferred, *plugins) if p and p != "gdcm" and p in plugins]
     failures: list[str] = []
     last: BaseException | None = None
     for plugin in dict.fromkeys(order):
         try:
+            if plugin in ISOLATED_TIMEOUT_S:
+                return _decode_isolated(ds, index, plugin)
             return pixel_array(ds, index=index, decoding_plugin=plugin)
         except Exception as exc:
             last = exc
@@ -79,11 +84,11 @@ def decode(ds: Dataset, index: int | None, preferred: str | None) -> np.ndarray:
     ) from last
 
 
-def _gdcm_decode(ds: Dataset, index: int | None) -> np.ndarray:
-    return pixel_array(ds, index=index, decoding_plugin="gdcm")
+def _child_decode(ds: Dataset, index: int | None, plugin: str) -> np.ndarray:
+    return pixel_array(ds, index=index, decoding_plugin=plugin)
 
 
-def _decode_isolated(ds: Dataset, index: int | None) -> np.ndarray:
+def _decode_isolated(ds: Dataset, index: int | None, plugin: str) -> np.ndarray:
     global _pool
     with _pool_lock:
         if _pool is None:
@@ -92,7 +97,8 @@ def _decode_isolated(ds: Dataset, index: int | None) -> np.ndarray:
             )
         pool = _pool
     try:
-        return pool.submit(_gdcm_decode, ds, index).result(timeout=GDCM_TIMEOUT_S)
+        future = pool.submit(_child_decode, ds, index, plugin)
+        return future.result(timeout=ISOLATED_TIMEOUT_S[plugin])
     except (BrokenProcessPool, FutureTimeout) as exc:
         with _pool_lock:
             if _pool is pool:
@@ -100,4 +106,4 @@ def _decode_isolated(ds: Dataset, index: int | None) -> np.ndarray:
         for process in list((getattr(pool, "_processes", None) or {}).values()):
             process.kill()  # a hung decoder would otherwise hold the only worker
         pool.shutdown(wait=False, cancel_futures=True)
-        raise DecoderCrashed(f"the gdcm decoder crashed or hung: {exc!r}") from exc
+        raise DecoderCrashed(f"the {plugin} decoder crashed or ran too long: {exc!r}") from exc

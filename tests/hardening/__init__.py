@@ -1,0 +1,1 @@
+"""Hardening: fuzzed images, Spaces config, container, failing backends, secrets in logs."""
