@@ -147,7 +147,7 @@ def _ts_name(ds: Dataset) -> str | None:
 
 
 def _decode_error(exc: Exception, ds: Dataset, bits: int) -> ImageError:
-    ts = _ts_name(ds) or "this"
+    ts = _ts_name(ds) or ""
     text = str(exc)
     if "JPEG Extended" in ts and bits > 8:
         return ImageError(
@@ -164,7 +164,8 @@ def _decode_error(exc: Exception, ds: Dataset, bits: int) -> ImageError:
         needs = sorted(set(re.findall(r"requires ([A-Za-z][\w\-]*)", text)))
         need = f" (pydicom would need {' or '.join(needs)})" if needs else ""
         return ImageError(
-            f"No installed decoder can read this DICOM's {ts} compression{need}; "
+            f"No installed decoder can read this DICOM's "
+            f"{ts + ' compression' if ts else 'compression (an unknown transfer syntax)'}{need}; "
             "export the image uncompressed, as JPEG 2000 or as JPEG-LS instead.",
             kind="decoder_missing",
         )

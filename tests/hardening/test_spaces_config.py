@@ -71,3 +71,9 @@ def test_torch_only_in_the_local_requirements() -> None:
     for path in REQUIREMENT_FILES:
         if path.name != "requirements-local.txt":
             assert "torch" not in pinned(path), path.name
+
+
+def test_short_description_fits_the_spaces_limit() -> None:
+    description = front_matter()["short_description"]
+    assert isinstance(description, str) and description.strip()
+    assert len(description) <= 60, f"{len(description)} characters: {description!r}"
