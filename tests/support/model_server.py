@@ -56,6 +56,12 @@ class Script:
     statuses: list[int] = field(default_factory=lambda: [200])
     # When set, chooses the answer from the request body (e.g. by the template named in the prompt).
     responder: Callable[[dict[str, Any]], str] | None = None
+    # When set, the first-token delay for this request body (instead of `first_token_delay_s`).
+    delay_for: Callable[[dict[str, Any]], float] | None = None
+    # The error body's message for non-200 answers (default "scripted failure <status>").
+    error_message: str | None = None
+    # Append the request's headers to the error message, like servers that echo what they got.
+    error_echo_headers: bool = False
 
 
 @dataclass
@@ -96,12 +102,16 @@ class ModelServer:
             index = min(len(self.requests) - 1, len(script.statuses) - 1)
         status = script.statuses[index]
         if status != 200:
-            error = {"message": f"scripted failure {status}", "type": "invalid_request_error"}
+            message = script.error_message or f"scripted failure {status}"
+            if script.error_echo_headers:
+                message += f" (request headers: {dict(request.headers)})"
+            error = {"message": message, "type": "invalid_request_error"}
             return JSONResponse({"error": error}, status_code=status)
         answer = script.responder(body) if script.responder else self._next_answer()
+        delay = script.delay_for(body) if script.delay_for else script.first_token_delay_s
         created = int(time.time())
         if not body.get("stream"):
-            await asyncio.sleep(script.first_token_delay_s)
+            await asyncio.sleep(delay)
             return JSONResponse(
                 {
                     "id": "chatcmpl-test",
@@ -121,7 +131,7 @@ class ModelServer:
 
         async def events():
             try:
-                await asyncio.sleep(script.first_token_delay_s)
+                await asyncio.sleep(delay)
                 for i, piece in enumerate(split_tokens(answer, script.token_size)):
                     if i:
                         await asyncio.sleep(script.token_delay_s)
