@@ -93,8 +93,11 @@ def records(model_port: int) -> list[dict]:
         return json.loads(response.read())
 
 
-def run_users(client: Client, model_port: int, users: int) -> dict[str, float]:
+def run_users(
+    client: Client, model_port: int, users: int, app: psutil.Process | None = None
+) -> dict[str, float]:
     already = len(records(model_port))
+    cpu_before = sum(app.cpu_times()[:2]) if app else 0.0
     results: dict[int, dict[str, float]] = {}
     threads = [threading.Thread(target=one_user, args=(client, u, results)) for u in range(users)]
     start = time.time()
@@ -103,6 +106,7 @@ def run_users(client: Client, model_port: int, users: int) -> dict[str, float]:
     for thread in threads:
         thread.join(timeout=120)
     wall = time.time() - start
+    cpu_ms = (sum(app.cpu_times()[:2]) - cpu_before) * 1000 / users if app else 0.0
     lags, overheads = [], []
     for record in records(model_port)[already:]:
         user = int(record["prompt"].split("]")[0].removeprefix("[user "))
@@ -116,6 +120,7 @@ def run_users(client: Client, model_port: int, users: int) -> dict[str, float]:
         "lag_ms": statistics.median(lags),
         "lag_max_ms": max(lags),
         "overhead_ms": statistics.median(overheads),
+        "app_cpu_ms": cpu_ms,
     }
 
 
@@ -142,16 +147,17 @@ def main() -> None:
             idle_rss = psutil.Process(app.pid).memory_info().rss / 2**20
             client = Client(f"http://127.0.0.1:{app_port}/", verbose=False, analytics_enabled=False)
             run_users(client, model_port, 2)  # warm-up
-            rows = [run_users(client, model_port, n) for n in USERS]
+            app_process = psutil.Process(app.pid)
+            rows = [run_users(client, model_port, n, app_process) for n in USERS]
             busy_rss = psutil.Process(app.pid).memory_info().rss / 2**20
     print(f"load average before: {os.getloadavg()[0]:.2f}")
     print("| users | wall (s) | wall / 2 s | first token lag, median (ms) | max (ms) "
-          "| app overhead per request, median (ms) |")  # fmt: skip
-    print("|---|---|---|---|---|---|")
+          "| app overhead per request, median (ms) | app CPU per request (ms) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         print(
             f"| {r['users']} | {r['wall_s']:.2f} | {r['ratio']:.2f}× | {r['lag_ms']:.0f} "
-            f"| {r['lag_max_ms']:.0f} | {r['overhead_ms']:.0f} |"
+            f"| {r['lag_max_ms']:.0f} | {r['overhead_ms']:.0f} | {r['app_cpu_ms']:.0f} |"
         )
     print(
         f"\napp start (python app.py until the page answers): {start_s:.2f} s; "
