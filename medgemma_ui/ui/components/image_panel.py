@@ -80,28 +80,14 @@ def listen(refs: Refs, services: Services) -> None:
     async def on_adjust(path: str | None, window: str | None, frame: float | None) -> tuple:
         return await preview_handlers.preview_adjusted(path, window, frame, services)
 
-    refs["upload"].change(
-        on_upload,
-        inputs=[refs["upload"]],
-        outputs=outputs,
-        api_visibility="private",
-        concurrency_limit=None,
-        show_progress="minimal",
-    )
+    common = {
+        "outputs": outputs,
+        "api_visibility": "private",
+        "concurrency_limit": None,
+        "show_progress": "minimal",
+    }
+    refs["upload"].change(on_upload, inputs=[refs["upload"]], **common)
     adjust_inputs = [refs["upload"], refs["window"], refs["frame"]]
-    refs["window"].input(
-        on_adjust,
-        inputs=adjust_inputs,
-        outputs=outputs,
-        api_visibility="private",
-        concurrency_limit=None,
-        show_progress="minimal",
-    )
-    refs["frame"].release(
-        on_adjust,
-        inputs=adjust_inputs,
-        outputs=outputs,
-        api_visibility="private",
-        concurrency_limit=None,
-        show_progress="minimal",
-    )
+    # Only user changes re-render (.input/.release): the upload handler itself sets these values.
+    refs["window"].input(on_adjust, inputs=adjust_inputs, **common)
+    refs["frame"].release(on_adjust, inputs=adjust_inputs, **common)
