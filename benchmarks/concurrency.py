@@ -38,6 +38,7 @@ FIRST_TOKEN_S, TOKEN_S = 1.5, 0.01
 BACKEND_LATENCY_S = 2.0
 IMAGE = Path(os.environ.get("BENCH_IMAGE", ROOT / "assets" / "examples" / "ct_head.dcm"))
 USERS = (1, 4, 16)
+USER_FILES: list[Path] = []
 
 
 def wait_for(url: str, timeout_s: float = 60) -> None:
@@ -62,13 +63,33 @@ def process(args: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen]:
         proc.wait(timeout=20)
 
 
+def distinct_copies(folder: Path, count: int) -> list[Path]:
+    """One file per user with different bytes, so the app's per-upload cache never serves one
+    user's preparation to another: every request decodes its own image."""
+    suffix = IMAGE.suffix
+    data = IMAGE.read_bytes()
+    paths = []
+    for i in range(count):
+        path = folder / f"user{i}{suffix}"
+        if suffix == ".dcm":
+            import pydicom
+
+            ds = pydicom.dcmread(IMAGE)
+            ds.SeriesDescription = f"benchmark user {i}"
+            ds.save_as(path)
+        else:
+            path.write_bytes(data + b"\0" * (i + 1))  # trailing bytes after the image end
+        paths.append(path)
+    return paths
+
+
 def one_user(client: Client, user: int, results: dict[int, dict[str, float]]) -> None:
     from medgemma_ui.templates import get_template
 
     prompt = f"[user {user}] " + get_template("cxr").build_prompt()
     start = time.time()
     job = client.submit(
-        handle_file(str(IMAGE)),
+        handle_file(str(USER_FILES[user])),
         None,
         0,
         "openai",
@@ -130,6 +151,7 @@ def main() -> None:
     model_args = [sys.executable, "-m", "tests.support.model_server", str(model_port),
                   str(FIRST_TOKEN_S), str(TOKEN_S)]  # fmt: skip
     with TemporaryDirectory() as tmp, process(model_args, env):
+        USER_FILES.extend(distinct_copies(Path(tmp), max(USERS)))
         wait_for(f"http://127.0.0.1:{model_port}/health")
         app_env = {
             **env,

@@ -7,12 +7,16 @@ result) lives in `gr.State` or in handler arguments, never here.
 from __future__ import annotations
 
 import asyncio
+import os
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+from medgemma_ui.analysis import prepare_in_thread
 from medgemma_ui.backends import BackendRegistry
 from medgemma_ui.feedback import FeedbackStore, describe_destination, open_store
+from medgemma_ui.imaging import PreparedImage
 from medgemma_ui.settings import Settings
 from medgemma_ui.ui.access import OrgGate
 
@@ -25,6 +29,34 @@ class Services:
     feedback_destination: str = ""
     org_gate: OrgGate = field(default_factory=lambda: OrgGate(()))
     _gates: dict[str, asyncio.Semaphore] = field(default_factory=dict)
+    # The preview already prepared the upload; Analyze reuses it instead of decoding again.
+    # Keyed by the upload's path and stat (Gradio stores each upload under its own path).
+    _prepared: OrderedDict[tuple, PreparedImage] = field(default_factory=OrderedDict)
+    prepared_cache_size: int = 32
+    prepared_hits: int = 0
+
+    async def prepare(
+        self, path: str, *, window: str | None = None, frame: int | None = None
+    ) -> PreparedImage:
+        """`prepare` off the event loop, remembering the last few results for the same upload."""
+        stat = os.stat(path)
+        identity = (path, stat.st_size, stat.st_mtime_ns)
+        key = (*identity, window, frame)
+        cached = self._prepared.get(key)
+        if cached is not None:
+            self._prepared.move_to_end(key)
+            self.prepared_hits += 1
+            return cached
+        image = await prepare_in_thread(
+            path, window=window, frame=frame, limits=self.settings.image_limits
+        )
+        resolved = (*identity, image.info.get("window"), image.info.get("frame_index"))
+        for each in {key, resolved}:
+            self._prepared[each] = image
+            self._prepared.move_to_end(each)
+        while len(self._prepared) > self.prepared_cache_size:
+            self._prepared.popitem(last=False)
+        return image
 
     @asynccontextmanager
     async def gate(self, backend_name: str) -> AsyncIterator[bool]:

@@ -6,7 +6,6 @@ import logging
 
 import gradio as gr
 
-from medgemma_ui.analysis import prepare_in_thread
 from medgemma_ui.imaging import ImageError, PreparedImage
 from medgemma_ui.ui.formatting import image_facts_markdown, warnings_markdown
 from medgemma_ui.ui.services import Services
@@ -93,9 +92,7 @@ async def _preview(
     if not path:
         return EMPTY
     try:
-        image = await prepare_in_thread(
-            path, window=window, frame=frame, limits=services.settings.image_limits
-        )
+        image = await services.prepare(path, window=window, frame=frame)
     except ImageError as exc:
         log.info("image refused: %s", exc)  # the message never holds a file name or tag
         gr.Warning(str(exc))

@@ -1,0 +1,50 @@
+"""Process-wide services: the prepared-image cache shared by preview and Analyze."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from medgemma_ui.settings import Settings
+from medgemma_ui.ui.services import create_services
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "assets" / "examples"
+
+
+def make_services(tmp_path: Path):
+    base = Settings.from_env({})
+    feedback = replace(base.feedback, db_path=tmp_path / "f.sqlite3")
+    return create_services(base.with_changes(feedback=feedback))
+
+
+async def test_analyze_reuses_the_preview_and_other_windows_are_prepared_anew(tmp_path):
+    services = make_services(tmp_path)
+    path = str(EXAMPLES / "ct_head.dcm")
+    preview = await services.prepare(path)  # the upload: default window and frame
+    # Analyze passes the window and frame the preview resolved to: the same image, no new decode.
+    again = await services.prepare(
+        path, window=preview.info["window"], frame=preview.info["frame_index"]
+    )
+    assert again is preview and services.prepared_hits == 1
+    lung = await services.prepare(path, window="lung", frame=0)
+    assert lung is not preview and lung.sha256 != preview.sha256
+    assert services.prepared_hits == 1
+
+
+async def test_cache_is_bounded(tmp_path):
+    services = make_services(tmp_path)
+    services.prepared_cache_size = 4
+    path = str(EXAMPLES / "ct_head.dcm")
+    for window in ("lung", "bone", "brain", "liver", "soft_tissue", "mediastinum"):
+        await services.prepare(path, window=window, frame=0)
+    assert len(services._prepared) <= 4
+
+
+async def test_a_changed_file_is_prepared_again(tmp_path):
+    services = make_services(tmp_path)
+    target = tmp_path / "upload.jpg"
+    target.write_bytes((EXAMPLES / "skin_lesion_synthetic.jpg").read_bytes())
+    first = await services.prepare(str(target))
+    target.write_bytes((EXAMPLES / "fundus_synthetic.png").read_bytes())
+    second = await services.prepare(str(target))
+    assert second.sha256 != first.sha256
