@@ -151,6 +151,12 @@ def test_rating_is_saved_updated_and_exported_without_identifiers(
         # The reviewer name is remembered in this browser for the next visit.
         page.reload()
         expect(page.locator("#reviewer textarea")).to_have_value("Reviewer 7", timeout=TIMEOUT_MS)
+        stored = page.evaluate(
+            "JSON.stringify(Object.assign({}, window.localStorage, window.sessionStorage))"
+        )
+        for identifier in ("Lovelace", "AL-18151210", "Ada_Lovelace_scan"):
+            assert identifier not in stored
+        assert page.locator("body").inner_text().count("Lovelace") == 0
 
     db = settings.feedback.db_path
     with FeedbackStore(db) as store:
