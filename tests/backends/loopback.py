@@ -2,7 +2,8 @@
 
 Tests script answers per path (`server.script(path, [Reply(...), SSE(...)])`); the last scripted
 answer repeats. SSE answers note whether the client went away before the stream ended
-(`server.closed`), which is how cancellation is observed from the server's side.
+(`Recorded.outcome`, awaited with `server.wait_outcome`): that is how cancellation is observed
+from the server's side.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class Recorded:
     headers: dict[str, str]
     body: bytes
     query: str
+    outcome: str = ""  # how its SSE answer ended: "complete", "cut" or "disconnected"
 
     @property
     def json(self) -> Any:
@@ -124,11 +126,13 @@ class LoopbackServer:
         with self._lock:
             return [r for r in self.requests if r.path == path]
 
-    def wait_closed(self, count: int = 1, timeout: float = 5.0) -> list[str]:
+    def wait_outcome(self, record: Recorded, timeout: float = 5.0) -> str:
+        """How this request's SSE answer ended; unaffected by streams of earlier tests that
+        finish late on this session-wide server."""
         deadline = time.monotonic() + timeout
-        while len(self.closed) < count and time.monotonic() < deadline:
+        while not record.outcome and time.monotonic() < deadline:
             time.sleep(0.01)
-        return list(self.closed)
+        return record.outcome
 
     async def _handle(self, request: Request) -> Response:
         body = await request.body()
@@ -159,10 +163,12 @@ class LoopbackServer:
                 media = answer.content_type or "text/plain"
             return Response(content, answer.status, headers=answer.headers, media_type=media)
         return StreamingResponse(
-            self._sse_body(answer), status_code=answer.status, media_type="text/event-stream"
+            self._sse_body(answer, record),
+            status_code=answer.status,
+            media_type="text/event-stream",
         )
 
-    async def _sse_body(self, sse: SSE):
+    async def _sse_body(self, sse: SSE, record: Recorded):
         outcome = "disconnected"
         try:
             if sse.first_delay:
@@ -180,6 +186,7 @@ class LoopbackServer:
             outcome = "complete"
         finally:
             with self._lock:
+                record.outcome = outcome
                 self.closed.append(outcome)
 
 

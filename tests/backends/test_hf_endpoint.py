@@ -223,7 +223,7 @@ async def test_first_token_timeout(server, request_) -> None:
         await collect(backend.stream(request_))
     await backend.aclose()
     assert info.value.kind == "timeout"
-    assert await asyncio.to_thread(server.wait_closed) == ["disconnected"]
+    assert await asyncio.to_thread(server.wait_outcome, server.requests[-1]) == "disconnected"
 
 
 async def test_cancellation_closes_the_stream_and_keeps_the_session(server, request_) -> None:
@@ -240,7 +240,7 @@ async def test_cancellation_closes_the_stream_and_keeps_the_session(server, requ
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert await asyncio.to_thread(server.wait_closed) == ["disconnected"]
+    assert await asyncio.to_thread(server.wait_outcome, server.requests[-1]) == "disconnected"
     session = backend._session
     events = await collect(backend.stream(request_))  # the shared session is still usable
     assert events[-1].text == "again" and backend._session is session

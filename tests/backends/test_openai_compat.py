@@ -298,7 +298,7 @@ async def test_first_token_timeout_closes_the_stream(server, request_) -> None:
     assert loop.time() - started < 1.2
     await backend.aclose()
     assert info.value.kind == "timeout"
-    assert await asyncio.to_thread(server.wait_closed) == ["disconnected"]
+    assert await asyncio.to_thread(server.wait_outcome, server.requests[-1]) == "disconnected"
 
 
 async def test_total_timeout(server, request_) -> None:
@@ -326,7 +326,7 @@ async def test_cancelling_the_consumer_closes_the_http_stream(server, request_) 
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert await asyncio.to_thread(server.wait_closed) == ["disconnected"]
+    assert await asyncio.to_thread(server.wait_outcome, server.requests[-1]) == "disconnected"
     assert 1 <= len(seen) < 200
     await backend.aclose()
 
