@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pydicom
+from PIL import Image
 from pydicom.dataset import Dataset
 from pydicom.uid import (
     JPEG2000,
@@ -183,6 +184,8 @@ def _decode_error(exc: Exception, ds: Dataset, bits: int) -> ImageError:
     )
 
 
+_YBR_FULL = {"YBR_FULL", "YBR_FULL_422"}
+
 # Measured on the test files: same pixels, 1.5-2.5x faster than pydicom's default plugin order
 # (Pillow's libjpeg-turbo also does the YBR->RGB step that pydicom otherwise does in numpy).
 _PREFERRED_PLUGIN = {
@@ -200,10 +203,26 @@ def decode_frame(ds: Dataset, index: int | None, bits: int) -> np.ndarray:
     falling back to pydicom's own order."""
     ts = getattr(ds, "file_meta", Dataset()).get("TransferSyntaxUID")
     preferred = _PREFERRED_PLUGIN.get(ts) if ts else None
+    # 8-bit YBR_FULL(_422) is converted to RGB once, by Pillow in C (the JFIF/BT.601 full-range
+    # transform DICOM specifies), instead of pydicom's numpy conversion: 1 ms instead of 7 for a
+    # 640x480 ultrasound frame. Never both.
+    ybr_by_pillow = (
+        str(ds.get("PhotometricInterpretation", "")) in _YBR_FULL
+        and int(ds.get("SamplesPerPixel", 1) or 1) == 3
+        and bits <= 8
+    )
     try:
-        return safe_decode.decode(ds, index, preferred)  # gdcm isolated, Rust panics caught
+        # gdcm isolated, Rust panics caught
+        arr = safe_decode.decode(ds, index, preferred, as_rgb=not ybr_by_pillow)
     except Exception as exc:
         raise _decode_error(exc, ds, bits) from exc
+    if ybr_by_pillow and arr.dtype == np.uint8 and arr.ndim == 3 and arr.shape[-1] == 3:
+        return np.asarray(Image.fromarray(arr, "YCbCr").convert("RGB"))
+    if ybr_by_pillow:  # an unexpected layout: let pydicom convert, as it would by default
+        from pydicom.pixels import convert_color_space
+
+        return convert_color_space(arr, "YBR_FULL", "RGB")
+    return arr
 
 
 def render_dicom(

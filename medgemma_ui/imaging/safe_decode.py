@@ -52,23 +52,25 @@ def plugins_for(ds: Dataset) -> tuple[str, ...]:
         return ()
 
 
-def decode(ds: Dataset, index: int | None, preferred: str | None) -> np.ndarray:
+def decode(
+    ds: Dataset, index: int | None, preferred: str | None, *, as_rgb: bool = True
+) -> np.ndarray:
     """Decode one frame: the preferred plugin first, then every other installed plugin except
     gdcm; gdcm only when it is the only one, and then in a child process. Raises the last
     decoder's exception (a RuntimeError naming every plugin's failure when several failed)."""
     plugins = plugins_for(ds)
     if not plugins:
-        return pixel_array(ds, index=index)
+        return pixel_array(ds, index=index, as_rgb=as_rgb)
     if plugins == ("gdcm",):
-        return _decode_isolated(ds, index, "gdcm")
+        return _decode_isolated(ds, index, "gdcm", as_rgb)
     order = [p for p in (preferred, *plugins) if p and p != "gdcm" and p in plugins]
     failures: list[str] = []
     last: BaseException | None = None
     for plugin in dict.fromkeys(order):
         try:
             if plugin in ISOLATED_TIMEOUT_S:
-                return _decode_isolated(ds, index, plugin)
-            return pixel_array(ds, index=index, decoding_plugin=plugin)
+                return _decode_isolated(ds, index, plugin, as_rgb)
+            return pixel_array(ds, index=index, decoding_plugin=plugin, as_rgb=as_rgb)
         except Exception as exc:
             last = exc
         except BaseException as exc:
@@ -84,11 +86,13 @@ def decode(ds: Dataset, index: int | None, preferred: str | None) -> np.ndarray:
     ) from last
 
 
-def _child_decode(ds: Dataset, index: int | None, plugin: str) -> np.ndarray:
-    return pixel_array(ds, index=index, decoding_plugin=plugin)
+def _child_decode(ds: Dataset, index: int | None, plugin: str, as_rgb: bool) -> np.ndarray:
+    return pixel_array(ds, index=index, decoding_plugin=plugin, as_rgb=as_rgb)
 
 
-def _decode_isolated(ds: Dataset, index: int | None, plugin: str) -> np.ndarray:
+def _decode_isolated(
+    ds: Dataset, index: int | None, plugin: str, as_rgb: bool = True
+) -> np.ndarray:
     global _pool
     with _pool_lock:
         if _pool is None:
@@ -97,7 +101,7 @@ def _decode_isolated(ds: Dataset, index: int | None, plugin: str) -> np.ndarray:
             )
         pool = _pool
     try:
-        future = pool.submit(_child_decode, ds, index, plugin)
+        future = pool.submit(_child_decode, ds, index, plugin, as_rgb)
         return future.result(timeout=ISOLATED_TIMEOUT_S[plugin])
     except (BrokenProcessPool, FutureTimeout) as exc:
         with _pool_lock:
