@@ -39,7 +39,12 @@ class Services:
         self, path: str, *, window: str | None = None, frame: int | None = None
     ) -> PreparedImage:
         """`prepare` off the event loop, remembering the last few results for the same upload."""
-        stat = os.stat(path)
+        try:
+            stat = os.stat(path)
+        except OSError:  # e.g. purged from Gradio's upload cache: prepare says so in a sentence
+            return await prepare_in_thread(
+                path, window=window, frame=frame, limits=self.settings.image_limits
+            )
         identity = (path, stat.st_size, stat.st_mtime_ns)
         key = (*identity, window, frame)
         cached = self._prepared.get(key)

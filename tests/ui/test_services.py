@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
+from medgemma_ui.imaging import ImageError
 from medgemma_ui.settings import Settings
 from medgemma_ui.ui.services import create_services
 
@@ -48,3 +51,9 @@ async def test_a_changed_file_is_prepared_again(tmp_path):
     target.write_bytes((EXAMPLES / "fundus_synthetic.png").read_bytes())
     second = await services.prepare(str(target))
     assert second.sha256 != first.sha256
+
+
+async def test_a_purged_upload_gets_the_clear_image_error(tmp_path):
+    services = make_services(tmp_path)
+    with pytest.raises(ImageError, match="could not be read"):
+        await services.prepare(str(tmp_path / "purged-upload.dcm"))
