@@ -1,26 +1,30 @@
-"""Human labels for the window presets the imaging package offers."""
+"""Human labels for the window presets the imaging package offers (values come from there)."""
 
 from __future__ import annotations
 
-_LABELS = {
+from medgemma_ui.imaging.windowing import AUTO_PERCENTILES, WINDOW_PRESETS
+
+_FIXED = {
     "medgemma": "MedGemma CT encoding (3 windows as RGB)",
-    "lung": "Lung (W 1500 / L −600)",
-    "soft_tissue": "Soft tissue (W 400 / L 40)",
-    "bone": "Bone (W 2500 / L 480)",
-    "brain": "Brain (W 80 / L 40)",
-    "mediastinum": "Mediastinum (W 350 / L 50)",
-    "liver": "Liver (W 150 / L 90)",
     "file": "As stored in the file",
-    "auto": "Auto contrast (0.5–99.5 percentile)",
+    "auto": f"Auto contrast ({AUTO_PERCENTILES[0]:g}–{AUTO_PERCENTILES[1]:g} percentile)",
 }
 
 
+def _number(value: float) -> str:
+    return f"{value:g}".replace("-", "−")
+
+
 def window_label(name: str) -> str:
-    if name in _LABELS:
-        return _LABELS[name]
+    if name in _FIXED:
+        return _FIXED[name]
+    title = name.replace("_", " ").capitalize()
+    if name in WINDOW_PRESETS:
+        center, width = WINDOW_PRESETS[name]
+        return f"{title} (W {_number(width)} / L {_number(center)})"
     if name.startswith("file:"):
         return f"File window {name.split(':', 1)[1]}"
-    return name.replace("_", " ").capitalize()
+    return title
 
 
 def window_choices(names: list[str]) -> list[tuple[str, str]]:

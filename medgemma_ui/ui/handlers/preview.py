@@ -72,11 +72,6 @@ def _outputs(image: PreparedImage) -> tuple:
     )
 
 
-def _with_template(outputs: tuple, info: dict) -> tuple:
-    template = suggest_template(info)
-    return (*outputs, gr.skip() if template is None else template)
-
-
 def _refused(message: str) -> tuple:
     return (None, f"**This file cannot be used.** {message}", *EMPTY[2:])
 
@@ -97,9 +92,8 @@ async def _preview(
         log.info("image refused: %s", exc)  # the message never holds a file name or tag
         gr.Warning(str(exc))
         return _refused(str(exc))
-    if pick_template:
-        return _with_template(_outputs(image), image.info)
-    return (*_outputs(image), gr.skip())
+    template = suggest_template(image.info) if pick_template else None
+    return (*_outputs(image), gr.skip() if template is None else template)
 
 
 async def preview_new_file(path: str | None, services: Services) -> tuple:
