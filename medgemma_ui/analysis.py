@@ -18,6 +18,7 @@ from os import PathLike
 from typing import Any
 
 from medgemma_ui.backends import (
+    MAX_TOKENS_CAP,
     Backend,
     BackendError,
     Completion,
@@ -47,8 +48,8 @@ class AnalysisOptions:
     def __post_init__(self) -> None:
         if self.prompt_override is not None and not self.prompt_override.strip():
             object.__setattr__(self, "prompt_override", None)
-        if not 1 <= self.max_tokens <= 1024:
-            raise ValueError("max_tokens must be between 1 and 1024.")
+        if not 1 <= self.max_tokens <= MAX_TOKENS_CAP:
+            raise ValueError(f"max_tokens must be between 1 and {MAX_TOKENS_CAP}.")
         if not 0 <= self.parse_retries <= MAX_PARSE_RETRIES:
             raise ValueError(f"parse_retries must be between 0 and {MAX_PARSE_RETRIES}.")
         if not 0.0 <= self.temperature <= 2.0:
