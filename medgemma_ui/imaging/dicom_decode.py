@@ -30,7 +30,7 @@ from pydicom.uid import (
 
 from medgemma_ui.settings import ImageLimits
 
-from . import safe_decode
+from . import j2k_reduced, safe_decode
 from .colour import colour_to_8bit, palette_to_rgb
 from .errors import ImageError
 from .greyscale import render_grey
@@ -272,7 +272,11 @@ def render_dicom(
     if count > 1:
         warnings.append(f"This file has {count} frames; only frame {k} (0-based) is sent.")
 
-    arr = decode_frame(ds, k if count > 1 else None, bits)
+    # Large greyscale JPEG 2000: only the wavelet levels down to about 896 px are decoded.
+    arr = j2k_reduced.decode_reduced(ds, k, count) if samples == 1 else None
+    decoded_at = None if arr is None else [int(arr.shape[1]), int(arr.shape[0])]
+    if arr is None:
+        arr = decode_frame(ds, k if count > 1 else None, bits)
 
     if arr.ndim == 3 and samples == 1:  # a single-frame file whose header said more frames
         arr = arr[0]
@@ -290,6 +294,8 @@ def render_dicom(
         "frame_index": k,
         "frame_count": count,
     }
+    if decoded_at:
+        info["decoded_at"] = decoded_at  # the reduced JPEG 2000 resolution that was decoded
 
     if photometric == "PALETTE COLOR":
         pixels = palette_to_rgb(arr, ds)

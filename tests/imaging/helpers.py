@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from functools import cache
 from pathlib import Path
+from unittest import mock
 
 import data_store
 import numpy as np
@@ -51,6 +52,14 @@ def cached_render(path: Path, window: str | None = None) -> Rendered | ImageErro
         return render(path, window=window)
     except ImageError as exc:
         return exc
+
+
+@cache
+def full_resolution_render(path: Path, window: str | None = None) -> Rendered:
+    """`render` with the reduced-resolution JPEG 2000 decode turned off: the pipeline as it was
+    before it, decoding every pixel (for files where `info` has `decoded_at`)."""
+    with mock.patch("medgemma_ui.imaging.j2k_reduced.decode_reduced", return_value=None):
+        return render(path, window=window)
 
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"

@@ -16,7 +16,13 @@ from PIL import Image
 
 from medgemma_ui.imaging import ImageError, finish
 
-from .helpers import all_files, cached_render, data_file, has_pixel_data
+from .helpers import (
+    all_files,
+    cached_render,
+    data_file,
+    full_resolution_render,
+    has_pixel_data,
+)
 
 # Pixel-data files that are refused, and why (a substring of the message).
 EXPECTED_FAILURES = {
@@ -106,6 +112,12 @@ def test_enough_greyscale_files_are_compared() -> None:
 def test_greyscale_matches_highdicom_within_one_grey_level(path: Path) -> None:
     ours = cached_render(path, "file")
     assert not isinstance(ours, ImageError)
+    if "decoded_at" in ours.info:
+        # A large JPEG 2000 decoded at reduced resolution (test_j2k_reduced.py checks that part
+        # bit-exactly); the windowing is compared to highdicom through the full-resolution path.
+        assert list(ours.pixels.shape[::-1]) == ours.info["decoded_at"]
+        ours = full_resolution_render(path, "file")
+        assert "decoded_at" not in ours.info
     ds = pydicom.dcmread(path)
     reference = highdicom.Image.from_dataset(ds, copy=False).get_frame(
         ours.info["frame_index"] + 1,
