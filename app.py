@@ -6,8 +6,10 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-from medgemma_ui.settings import Settings
-from medgemma_ui.ui.server import serve
-
 if __name__ == "__main__":
+    # Imported here, not above: image worker processes re-import this file as `__mp_main__`,
+    # and must not pay for gradio.
+    from medgemma_ui.settings import Settings
+    from medgemma_ui.ui.server import serve
+
     serve(Settings.from_env())

@@ -187,6 +187,8 @@ class ServerSettings:
     queue_size: int = 64
     on_spaces: bool = False
     oauth_orgs: tuple[str, ...] = ()
+    # Worker processes that prepare images; 0 prepares in a thread of the server instead.
+    prepare_workers: int = field(default_factory=lambda: _default_prepare_workers())
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ServerSettings:
@@ -209,7 +211,15 @@ class ServerSettings:
             oauth_orgs=tuple(
                 org.strip() for org in _str(env, "MEDGEMMA_HF_OAUTH_ORGS").split(",") if org.strip()
             ),
+            prepare_workers=_int(
+                env, "MEDGEMMA_PREPARE_WORKERS", _default_prepare_workers(), 0, 64
+            ),
         )
+
+
+def _default_prepare_workers() -> int:
+    """One per core, at most four: more only queue behind each other on small machines."""
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 @dataclass(frozen=True)

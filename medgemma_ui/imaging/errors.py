@@ -13,3 +13,7 @@ class ImageError(Exception):
     def __init__(self, message: str, *, kind: str = "unsupported") -> None:
         super().__init__(message)
         self.kind = kind
+
+    def __reduce__(self) -> tuple:
+        # Keeps `kind` when the error crosses from an image worker process to the server.
+        return (self.__class__, (str(self),), {"kind": self.kind})

@@ -27,4 +27,6 @@ def serve(settings: Settings) -> None:
             " the page still starts and shows how."
         )
     demo = build_demo(services)
+    if services.prepare_pool is not None:
+        services.prepare_pool.warm()
     demo.launch(**launch_options(services))

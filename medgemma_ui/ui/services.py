@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from medgemma_ui.analysis import prepare_in_thread
 from medgemma_ui.backends import BackendRegistry
 from medgemma_ui.feedback import FeedbackStore, describe_destination, open_store
 from medgemma_ui.imaging import PreparedImage
+from medgemma_ui.imaging.workers import PreparePool
 from medgemma_ui.settings import Settings
 from medgemma_ui.ui.access import OrgGate
 
@@ -28,6 +28,7 @@ class Services:
     feedback_store: FeedbackStore
     feedback_destination: str = ""
     org_gate: OrgGate = field(default_factory=lambda: OrgGate(()))
+    prepare_pool: PreparePool | None = None
     _gates: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     # The preview already prepared the upload; Analyze reuses it instead of decoding again.
     # Keyed by the upload's path and stat (Gradio stores each upload under its own path).
@@ -38,13 +39,17 @@ class Services:
     async def prepare(
         self, path: str, *, window: str | None = None, frame: int | None = None
     ) -> PreparedImage:
-        """`prepare` off the event loop, remembering the last few results for the same upload."""
+        """`prepare` in an image worker process, remembering the last few results for the same
+        upload."""
+        if self.prepare_pool is None:
+            self.prepare_pool = PreparePool(
+                self.settings.server.prepare_workers, self.settings.image_limits
+            )
+        pool = self.prepare_pool
         try:
             stat = os.stat(path)
         except OSError:  # e.g. purged from Gradio's upload cache: prepare says so in a sentence
-            return await prepare_in_thread(
-                path, window=window, frame=frame, limits=self.settings.image_limits
-            )
+            return await pool.prepare(path, window=window, frame=frame)
         identity = (path, stat.st_size, stat.st_mtime_ns)
         key = (*identity, window, frame)
         cached = self._prepared.get(key)
@@ -52,9 +57,7 @@ class Services:
             self._prepared.move_to_end(key)
             self.prepared_hits += 1
             return cached
-        image = await prepare_in_thread(
-            path, window=window, frame=frame, limits=self.settings.image_limits
-        )
+        image = await pool.prepare(path, window=window, frame=frame)
         resolved = (*identity, image.info.get("window"), image.info.get("frame_index"))
         for each in {key, resolved}:
             self._prepared[each] = image
@@ -94,4 +97,5 @@ def create_services(settings: Settings | None = None) -> Services:
         feedback_store=open_store(settings),
         feedback_destination=describe_destination(settings),
         org_gate=OrgGate(settings.server.oauth_orgs),
+        prepare_pool=PreparePool(settings.server.prepare_workers, settings.image_limits),
     )

@@ -1,0 +1,149 @@
+"""`PreparePool`: `prepare` in worker processes, real processes and real files throughout."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from pydicom.data import get_testdata_file
+
+from medgemma_ui.imaging import ImageError, prepare
+from medgemma_ui.imaging.workers import PreparePool
+from medgemma_ui.settings import ImageLimits, ServerSettings, SettingsError
+
+ROOT = Path(__file__).resolve().parents[2]
+CT = str(ROOT / "assets" / "examples" / "ct_head.dcm")
+
+
+@pytest.fixture
+def pool():
+    pool = PreparePool(2, ImageLimits())
+    yield pool
+    pool.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0); it has exited all the same.
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _wait_gone(pids: list[int], timeout_s: float = 10.0) -> list[int]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        alive = [pid for pid in pids if _alive(pid)]
+        if not alive:
+            return []
+        time.sleep(0.1)
+    return [pid for pid in pids if _alive(pid)]
+
+
+def test_workers_send_exactly_what_prepare_in_process_makes(pool):
+    pids = {future.result(timeout=60) for future in pool.warm()}
+    assert os.getpid() not in pids and len(pids) == 2
+    for source, window in ((CT, None), (CT, "lung"), (get_testdata_file("RG1_UNCI.dcm"), None)):
+        there = asyncio.run(pool.prepare(source, window=window))
+        here = prepare(source, window=window)
+        assert there.jpeg == here.jpeg
+        assert there.info == here.info
+
+
+def test_bytes_in_and_the_image_error_keeps_its_kind(pool):
+    png = (ROOT / "assets" / "examples" / "fundus_synthetic.png").read_bytes()
+    assert asyncio.run(pool.prepare(png)).jpeg == prepare(png).jpeg
+    with pytest.raises(ImageError) as caught:
+        asyncio.run(pool.prepare(b"just some text, not an image"))
+    assert caught.value.kind == "not_image"
+    with pytest.raises(ImageError) as caught:
+        asyncio.run(pool.prepare(CT, frame=3))
+    assert caught.value.kind == "bad_request" and "Frame 3 does not exist" in str(caught.value)
+
+
+def test_a_worker_killed_mid_request_is_replaced_and_the_request_retried(pool):
+    pids = [future.result(timeout=60) for future in pool.warm()]
+    big = get_testdata_file("RG1_J2KR.dcm")  # a few hundred ms of decoding: time to kill
+
+    async def kill_during() -> bytes:
+        task = asyncio.create_task(pool.prepare(big))
+        await asyncio.sleep(0.1)
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        return (await task).jpeg
+
+    jpeg = asyncio.run(kill_during())
+    assert pool.restarts == 1
+    assert jpeg == prepare(big).jpeg
+    assert _wait_gone(pids) == []
+
+
+def test_a_preparation_over_the_time_limit_is_stopped_with_a_sentence():
+    pool = PreparePool(1, ImageLimits(), timeout_s=0.05)
+    try:
+        (pid,) = [future.result(timeout=60) for future in pool.warm()]
+        with pytest.raises(ImageError) as caught:
+            asyncio.run(pool.prepare(get_testdata_file("RG1_J2KR.dcm")))
+        assert caught.value.kind == "too_large"
+        assert "took longer than 0.05 s" in str(caught.value)
+        assert "export a smaller or uncompressed copy" in str(caught.value)
+        assert _wait_gone([pid]) == [], "the stuck worker must be killed, not left running"
+        pool.timeout_s = 60
+        assert asyncio.run(pool.prepare(CT)).jpeg == prepare(CT).jpeg  # a fresh pool serves
+    finally:
+        pool.close()
+
+
+def test_workers_leave_when_the_server_is_killed(tmp_path):
+    script = tmp_path / "server_stand_in.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import sys, time
+            sys.path.insert(0, {str(ROOT)!r})
+            from medgemma_ui.imaging.workers import PreparePool
+            from medgemma_ui.settings import ImageLimits
+
+            if __name__ == "__main__":
+                pool = PreparePool(2, ImageLimits())
+                print(*[f.result(timeout=60) for f in pool.warm()], flush=True)
+                time.sleep(60)
+            """
+        )
+    )
+    server = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        pids = [int(pid) for pid in server.stdout.readline().split()]
+        assert len(pids) == 2 and all(_alive(pid) for pid in pids)
+        server.send_signal(signal.SIGKILL)  # no atexit, no pool shutdown
+        server.wait(timeout=10)
+        assert _wait_gone(pids) == []
+    finally:
+        server.kill()
+        server.stdout.close()
+
+
+def test_thread_mode_with_zero_workers():
+    pool = PreparePool(0, ImageLimits())
+    assert pool.warm() == []
+    assert asyncio.run(pool.prepare(CT)).jpeg == prepare(CT).jpeg
+
+
+def test_worker_count_setting():
+    assert ServerSettings.from_env({"MEDGEMMA_PREPARE_WORKERS": "0"}).prepare_workers == 0
+    assert ServerSettings.from_env({"MEDGEMMA_PREPARE_WORKERS": "3"}).prepare_workers == 3
+    assert 1 <= ServerSettings.from_env({}).prepare_workers <= 4
+    with pytest.raises(SettingsError, match="MEDGEMMA_PREPARE_WORKERS"):
+        ServerSettings.from_env({"MEDGEMMA_PREPARE_WORKERS": "many"})
