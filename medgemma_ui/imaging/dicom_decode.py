@@ -34,7 +34,7 @@ from . import j2k_reduced, safe_decode
 from .colour import colour_to_8bit, palette_to_rgb
 from .errors import ImageError
 from .greyscale import render_grey
-from .rendered import Rendered, check_limits, choose_frame
+from .rendered import Rendered, StoredValues, check_limits, choose_frame
 
 GREY = {"MONOCHROME1", "MONOCHROME2"}
 COLOUR = {"RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT"}
@@ -297,6 +297,7 @@ def render_dicom(
     if decoded_at:
         info["decoded_at"] = decoded_at  # the reduced JPEG 2000 resolution that was decoded
 
+    stored: StoredValues | None = None
     if photometric == "PALETTE COLOR":
         pixels = palette_to_rgb(arr, ds)
         info.update(window=None, window_choices=[])
@@ -306,12 +307,12 @@ def render_dicom(
         info.update(window=None, window_choices=[])
         _no_window(window, "a colour image")
     else:
-        pixels, used, choices, described = render_grey(arr, ds, window, k, warnings)
+        pixels, used, choices, described, stored = render_grey(arr, ds, window, k, warnings)
         info.update(window=used, window_choices=choices)
         if described:
             info["file_windows"] = described
     info["warnings"] = warnings
-    return Rendered(pixels, info)
+    return Rendered(pixels, info, stored)
 
 
 def _text(value: object) -> str | None:

@@ -11,14 +11,35 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from .colour import gather_rgbx
+from .rendered import StoredValues
+
 TARGET = 896
 
 
 def to_model_square(pixels: np.ndarray, target: int = TARGET) -> Image.Image:
-    """uint8 HxW (grey), HxWx3 (RGB) or HxWx4 (RGBX) -> RGB `target`² image. Grey is resized as
-    one channel and stacked to RGB last (3× less work)."""
+    """uint8 HxW (grey), HxWx3 (RGB) or HxWx4 (RGBX) -> `target`² RGB or RGBX image (the JPEG
+    encoder takes either). Grey is resized as one channel and stacked to RGB last (3× less
+    work)."""
     mode = "L" if pixels.ndim == 2 else ("RGBX" if pixels.shape[-1] == 4 else "RGB")
-    image = Image.fromarray(np.ascontiguousarray(pixels), mode)
+    image = _pad(_fit(Image.fromarray(np.ascontiguousarray(pixels), mode), target), target)
+    return image if image.mode in {"RGB", "RGBX"} else image.convert("RGB")
+
+
+def to_model_square_windowed_after(stored: StoredValues, target: int = TARGET) -> Image.Image:
+    """A multi-window greyscale encoding (MedGemma's three CT windows): the stored values are
+    resized once, then rounded, kept within the frame's range (so kernel overshoot cannot reach
+    values the frame does not have) and mapped through the RGBX table. Resizing one float
+    channel instead of four bytes per pixel takes about half the time."""
+    image = _fit(Image.fromarray(np.ascontiguousarray(stored.values, np.float32), "F"), target)
+    values = np.clip(np.rint(np.asarray(image)), stored.low, stored.high).astype(stored.dtype)
+    unsigned = np.uint8 if stored.dtype.itemsize == 1 else np.uint16
+    rgbx = gather_rgbx(stored.table, values.view(unsigned))
+    return _pad(Image.fromarray(rgbx, "RGBX"), target)
+
+
+def _fit(image: Image.Image, target: int) -> Image.Image:
+    """Resized so that its longer side is `target`: reduce + LANCZOS down, BICUBIC up."""
     width, height = image.size
     side = max(width, height)
     size = (max(1, round(width * target / side)), max(1, round(height * target / side)))
@@ -30,8 +51,14 @@ def to_model_square(pixels: np.ndarray, target: int = TARGET) -> Image.Image:
             image = image.resize(size, Image.Resampling.LANCZOS)
     elif side < target:
         image = image.resize(size, Image.Resampling.BICUBIC)
-    if size != (target, target):
-        canvas = Image.new(image.mode, (target, target), 0)
-        canvas.paste(image, ((target - size[0]) // 2, (target - size[1]) // 2))
-        image = canvas
-    return image if image.mode == "RGB" else image.convert("RGB")
+    return image
+
+
+def _pad(image: Image.Image, target: int) -> Image.Image:
+    """Centred on a black `target`² canvas."""
+    width, height = image.size
+    if (width, height) == (target, target):
+        return image
+    canvas = Image.new(image.mode, (target, target), 0)
+    canvas.paste(image, ((target - width) // 2, (target - height) // 2))
+    return canvas

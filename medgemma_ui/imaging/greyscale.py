@@ -10,6 +10,7 @@ from pydicom.pixels import apply_modality_lut
 from . import windowing
 from .colour import gather_rgbx
 from .errors import ImageError
+from .rendered import StoredValues
 
 
 def lift_functional_groups(ds: Dataset, frame: int) -> None:
@@ -58,9 +59,11 @@ def render_grey(
     window: str | None,
     frame: int,
     warnings: list[str],
-) -> tuple[np.ndarray, str, list[str], list[dict[str, object]]]:
+) -> tuple[np.ndarray, str, list[str], list[dict[str, object]], StoredValues | None]:
     """Modality LUT -> chosen window -> 8-bit, as lookup tables over every stored value when the
-    data are integers of at most 16 bits (about 2x faster than pydicom's float path)."""
+    data are integers of at most 16 bits (about 2x faster than pydicom's float path). For the
+    three-window CT encoding it also returns the stored values and their table, so that geometry
+    resizes one channel and windows after (see geometry.to_model_square_windowed_after)."""
     lift_functional_groups(ds, frame)
     modality = str(ds.get("Modality", "") or "").upper()
     if modality in {"XA", "XRF"} and "ModalityLUTSequence" in ds:
@@ -101,11 +104,14 @@ def render_grey(
             table[positions] = mapping(values)
             return table[index]
 
-        def lookup_rgbx(mappings: list[windowing.Mapping]) -> np.ndarray:
+        def lookup_rgbx(
+            mappings: list[windowing.Mapping],
+        ) -> tuple[np.ndarray, StoredValues | None]:
             table = np.zeros((size, 4), dtype=np.uint8)
             for channel, mapping in enumerate(mappings):
                 table[positions, channel] = mapping(values)
-            return gather_rgbx(table, index)
+            kept = StoredValues(arr.astype(np.float32), table, low, high, arr.dtype)
+            return gather_rgbx(table, index), kept
 
         def counts() -> np.ndarray | None:
             return np.bincount(index.ravel(), minlength=size)[positions]
@@ -115,20 +121,23 @@ def render_grey(
         def lookup(mapping: windowing.Mapping) -> np.ndarray:
             return mapping(values)
 
-        def lookup_rgbx(mappings: list[windowing.Mapping]) -> np.ndarray:
+        def lookup_rgbx(
+            mappings: list[windowing.Mapping],
+        ) -> tuple[np.ndarray, StoredValues | None]:
             channels = [mapping(values) for mapping in mappings]
-            return np.stack([*channels, np.zeros_like(channels[0])], axis=-1)
+            return np.stack([*channels, np.zeros_like(channels[0])], axis=-1), None
 
         def counts() -> np.ndarray | None:
             return None
 
     if window == "medgemma":
         mappings = [windowing.clip_scale(lo, hi) for lo, hi in windowing.MEDGEMMA_CT_WINDOWS]
-        return lookup_rgbx(mappings), window, choices, [w.describe() for w in stored]
+        pixels, values_for_geometry = lookup_rgbx(mappings)
+        return pixels, window, choices, [w.describe() for w in stored], values_for_geometry
     if window in windowing.WINDOW_PRESETS:
         # HU windows keep HU semantics (dense = bright) whatever the photometric says.
         mapping = windowing.preset(*windowing.WINDOW_PRESETS[window])
-        return lookup(mapping), window, choices, [w.describe() for w in stored]
+        return lookup(mapping), window, choices, [w.describe() for w in stored], None
     if window == "auto":
         lo, hi = windowing.percentile_range(values, counts())
         mapping = windowing.auto(lo, hi)
@@ -141,4 +150,4 @@ def render_grey(
         def mapping(v: np.ndarray) -> np.ndarray:
             return 255 - base(v)
 
-    return lookup(mapping), window, choices, [w.describe() for w in stored]
+    return lookup(mapping), window, choices, [w.describe() for w in stored], None

@@ -17,7 +17,7 @@ from medgemma_ui.settings import ImageLimits
 from .dicom_decode import render_dicom
 from .encode import encode_jpeg
 from .errors import ImageError
-from .geometry import TARGET, to_model_square
+from .geometry import TARGET, to_model_square, to_model_square_windowed_after
 from .raster import render_raster
 from .rendered import Rendered
 from .sniff import Source, read_source, sniff
@@ -109,7 +109,10 @@ def prepare(
 def finish(rendered: Rendered) -> PreparedImage:
     """Pad, resize and encode rendered pixels; `prepare` is `finish(render(...))`."""
     try:
-        square = to_model_square(rendered.pixels)
+        if rendered.stored is not None:
+            square = to_model_square_windowed_after(rendered.stored)
+        else:
+            square = to_model_square(rendered.pixels)
         jpeg, quality = encode_jpeg(square)
     except Exception as exc:
         raise ImageError(

@@ -13,14 +13,29 @@ from medgemma_ui.settings import ImageLimits
 from .errors import ImageError
 
 
+@dataclass(frozen=True)
+class StoredValues:
+    """A greyscale frame kept in stored values so that geometry can resize it once and window
+    after: `values` HxW float32 stored values; `table` (N, 4) uint8 RGBX rows indexed by a stored
+    value's unsigned bit pattern (as `dtype`), filled for `low`..`high`."""
+
+    values: np.ndarray
+    table: np.ndarray
+    low: int
+    high: int
+    dtype: np.dtype
+
+
 @dataclass
 class Rendered:
     """Pixels before geometry and the non-identifying facts about them. `pixels` is uint8 HxW
     (grey), HxWx3 (RGB) or HxWx4 (RGBX: the fourth byte is padding, so colour lookups can
-    gather one 32-bit word per pixel)."""
+    gather one 32-bit word per pixel). When `stored` is set, `pixels` is its table applied at
+    full resolution, and geometry resizes `stored` instead and applies the table after."""
 
     pixels: np.ndarray
     info: dict[str, Any] = field(default_factory=dict)
+    stored: StoredValues | None = None
 
     @property
     def rgb(self) -> np.ndarray:
