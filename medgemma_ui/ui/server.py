@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 
 from medgemma_ui.settings import Settings
 
@@ -29,4 +31,21 @@ def serve(settings: Settings) -> None:
     demo = build_demo(services)
     if services.prepare_pool is not None:
         services.prepare_pool.warm()
-    demo.launch(**launch_options(services))
+    _stop_on_sigterm()
+    try:
+        demo.launch(**launch_options(services))
+    finally:
+        if services.prepare_pool is not None:
+            services.prepare_pool.close()
+
+
+def _stop_on_sigterm() -> None:
+    """`docker stop` and Spaces send SIGTERM: close the server and the image workers as Ctrl-C
+    does, instead of dying with them still running."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
