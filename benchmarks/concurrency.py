@@ -19,7 +19,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
@@ -81,6 +81,17 @@ def distinct_copies(folder: Path, count: int) -> list[Path]:
             path.write_bytes(data + b"\0" * (i + 1))  # trailing bytes after the image end
         paths.append(path)
     return paths
+
+
+def total_pss(pid: int) -> float:
+    """MB of proportional set size of the app and its children (forkserver, image workers):
+    forked workers share their imported libraries, which RSS would count once per process."""
+    root = psutil.Process(pid)
+    total = 0
+    for proc in [root, *root.children(recursive=True)]:
+        with suppress(psutil.Error):
+            total += proc.memory_full_info().pss
+    return total / 2**20
 
 
 def one_user(client: Client, user: int, results: dict[int, dict[str, float]]) -> None:
@@ -168,8 +179,9 @@ def main() -> None:
         with process([sys.executable, "app.py"], app_env) as app:
             wait_for(f"http://127.0.0.1:{app_port}/")
             start_s = time.perf_counter() - started
-            time.sleep(2)
+            time.sleep(3)  # the image workers start once the page answers
             idle_rss = psutil.Process(app.pid).memory_info().rss / 2**20
+            idle_total = total_pss(app.pid)
             # Plain HTTP on loopback: ssl_verify=False only spares each of the client's httpx calls
             # loading the CA bundle (~20 ms of CPU apiece, twice per request).
             client = Client(
@@ -182,6 +194,7 @@ def main() -> None:
             app_process = psutil.Process(app.pid)
             rows = [run_users(client, model_port, n, app_process) for n in USERS]
             busy_rss = psutil.Process(app.pid).memory_info().rss / 2**20
+            busy_total = total_pss(app.pid)
     print(f"load average before: {os.getloadavg()[0]:.2f}")
     print("| users | wall (s) | wall / 2 s | first token lag, median (ms) | max (ms) "
           "| app overhead per request, median (ms) | app CPU per request (ms) |")  # fmt: skip
@@ -193,7 +206,9 @@ def main() -> None:
         )
     print(
         f"\napp start (python app.py until the page answers): {start_s:.2f} s; "
-        f"idle RSS {idle_rss:.0f} MB; after the runs {busy_rss:.0f} MB"
+        f"idle RSS {idle_rss:.0f} MB; after the runs {busy_rss:.0f} MB\n"
+        f"with the image worker processes (PSS, shared pages counted once): idle "
+        f"{idle_total:.0f} MB; after the runs {busy_total:.0f} MB"
     )
 
 
