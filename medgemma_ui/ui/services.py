@@ -7,7 +7,7 @@ result) lives in `gr.State` or in handler arguments, never here.
 from __future__ import annotations
 
 import asyncio
-import os
+import hashlib
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -30,8 +30,7 @@ class Services:
     org_gate: OrgGate = field(default_factory=lambda: OrgGate(()))
     prepare_pool: PreparePool | None = None
     _gates: dict[str, asyncio.Semaphore] = field(default_factory=dict)
-    # The preview already prepared the upload; Analyze reuses it instead of decoding again.
-    # Keyed by the upload's path and stat (Gradio stores each upload under its own path).
+    # Prepared images by (content digest, window, frame); see `prepare`.
     _prepared: OrderedDict[tuple, PreparedImage] = field(default_factory=OrderedDict)
     prepared_cache_size: int = 32
     prepared_hits: int = 0
@@ -39,26 +38,26 @@ class Services:
     async def prepare(
         self, path: str, *, window: str | None = None, frame: int | None = None
     ) -> PreparedImage:
-        """`prepare` in an image worker process, remembering the last few results for the same
-        upload."""
+        """`prepare` in an image worker process, remembering the last few results by the file's
+        content: the preview's preparation serves Analyze, and the same file uploaded again
+        (another tab, an API call, a changed template) is not decoded twice."""
         if self.prepare_pool is None:
             self.prepare_pool = PreparePool(
                 self.settings.server.prepare_workers, self.settings.image_limits
             )
         pool = self.prepare_pool
         try:
-            stat = os.stat(path)
+            digest = await asyncio.to_thread(_content_digest, path)
         except OSError:  # e.g. purged from Gradio's upload cache: prepare says so in a sentence
             return await pool.prepare(path, window=window, frame=frame)
-        identity = (path, stat.st_size, stat.st_mtime_ns)
-        key = (*identity, window, frame)
+        key = (digest, window, frame)
         cached = self._prepared.get(key)
         if cached is not None:
             self._prepared.move_to_end(key)
             self.prepared_hits += 1
             return cached
         image = await pool.prepare(path, window=window, frame=frame)
-        resolved = (*identity, image.info.get("window"), image.info.get("frame_index"))
+        resolved = (digest, image.info.get("window"), image.info.get("frame_index"))
         for each in {key, resolved}:
             self._prepared[each] = image
             self._prepared.move_to_end(each)
@@ -87,6 +86,16 @@ class Services:
             import gradio as gr
 
             raise gr.Error(self.org_gate.refusal())
+
+
+def _content_digest(path: str) -> bytes:
+    """SHA-256 of the file (about 1.5 GB/s, so 0.1 ms for a CT slice and 35 ms for a 50 MB
+    radiograph, against 20-400 ms to decode them)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+    return digest.digest()
 
 
 def create_services(settings: Settings | None = None) -> Services:

@@ -57,3 +57,20 @@ async def test_a_purged_upload_gets_the_clear_image_error(tmp_path):
     services = make_services(tmp_path)
     with pytest.raises(ImageError, match="could not be read"):
         await services.prepare(str(tmp_path / "purged-upload.dcm"))
+
+
+async def test_the_same_bytes_uploaded_again_are_not_decoded_again(tmp_path):
+    """Gradio stores every upload under a new path; the cache goes by content."""
+    services = make_services(tmp_path)
+    data = (EXAMPLES / "ct_head.dcm").read_bytes()
+    first_upload, second_upload = tmp_path / "a" / "ct.dcm", tmp_path / "b" / "ct.dcm"
+    for upload in (first_upload, second_upload):
+        upload.parent.mkdir()
+        upload.write_bytes(data)
+    first = await services.prepare(str(first_upload))
+    again = await services.prepare(str(second_upload))
+    assert again is first and services.prepared_hits == 1
+    other = tmp_path / "c.dcm"
+    other.write_bytes(data + b"\0")  # one byte more: another file
+    assert await services.prepare(str(other)) is not first
+    assert services.prepared_hits == 1
