@@ -58,6 +58,14 @@ def _warm() -> int:
     return os.getpid()
 
 
+def _plain(source: bytes | str | PathLike[str]) -> bytes | str:
+    """Exactly `str` or `bytes`: Gradio hands over paths as `gradio.utils.NamedString`, a `str`
+    subclass, and unpickling one would import all of gradio into the worker (100 MB more each)."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        return bytes(source)
+    return str(os.fsdecode(source))
+
+
 class PreparePool:
     """`await pool.prepare(path, window=..., frame=...)` runs `prepare` in a worker process.
 
@@ -113,8 +121,7 @@ class PreparePool:
             return await asyncio.to_thread(
                 prepare, source, window=window, frame=frame, limits=self.limits
             )
-        if isinstance(source, PathLike):
-            source = os.fspath(source)
+        source = _plain(source)
         for attempt in (1, 2):
             executor = self._current()
             try:

@@ -147,3 +147,21 @@ def test_worker_count_setting():
     assert 1 <= ServerSettings.from_env({}).prepare_workers <= 4
     with pytest.raises(SettingsError, match="MEDGEMMA_PREPARE_WORKERS"):
         ServerSettings.from_env({"MEDGEMMA_PREPARE_WORKERS": "many"})
+
+
+def _worker_modules() -> list[str]:
+    return sorted(sys.modules)
+
+
+def test_a_gradio_upload_path_reaches_the_worker_as_a_plain_str(pool):
+    """Gradio passes uploads as `NamedString` (a str subclass); pickled as such, the worker
+    would import all of gradio to unpickle it."""
+    from gradio.utils import NamedString
+
+    [future.result(timeout=60) for future in pool.warm()]
+    upload = NamedString(CT)
+    assert asyncio.run(pool.prepare(upload)).jpeg == prepare(CT).jpeg
+    executor = pool._current()
+    for _ in range(pool.workers):
+        loaded = executor.submit(_worker_modules).result(timeout=60)
+        assert not [name for name in loaded if name.split(".")[0] in {"gradio", "pandas"}]
