@@ -80,17 +80,27 @@ class PreparePool:
         self._lock = threading.Lock()
         self.restarts = 0
 
-    def _current(self) -> ProcessPoolExecutor:
+    def _current(self) -> ProcessPoolExecutor | None:
+        """The pool, started on first use; None when this platform cannot run one (no
+        forkserver, no working semaphores), after which images are prepared in threads."""
         with self._lock:
-            if self._executor is None:
-                context = multiprocessing.get_context("forkserver")
-                context.set_forkserver_preload(_PRELOAD)
-                self._executor = ProcessPoolExecutor(
-                    max_workers=self.workers,
-                    mp_context=context,
-                    initializer=_exit_with,
-                    initargs=(os.getpid(),),
-                )
+            if self._executor is None and self.workers:
+                try:
+                    context = multiprocessing.get_context("forkserver")
+                    context.set_forkserver_preload(_PRELOAD)
+                    self._executor = ProcessPoolExecutor(
+                        max_workers=self.workers,
+                        mp_context=context,
+                        initializer=_exit_with,
+                        initargs=(os.getpid(),),
+                    )
+                except (ValueError, OSError, NotImplementedError, ImportError) as exc:
+                    log.warning(
+                        "image worker processes are unavailable here (%s); images are prepared "
+                        "in threads of the server instead",
+                        exc,
+                    )
+                    self.workers = 0
             return self._executor
 
     def _discard(self, executor: ProcessPoolExecutor, *, kill: bool) -> None:
@@ -105,9 +115,9 @@ class PreparePool:
 
     def warm(self) -> list[Future[int]]:
         """Start every worker now, so the first upload does not wait for them."""
-        if self.workers == 0:
-            return []
         executor = self._current()
+        if executor is None:
+            return []
         return [executor.submit(_warm) for _ in range(self.workers)]
 
     async def prepare(
@@ -117,16 +127,15 @@ class PreparePool:
         window: str | None = None,
         frame: int | None = None,
     ) -> PreparedImage:
-        if self.workers == 0:
-            return await asyncio.to_thread(
-                prepare, source, window=window, frame=frame, limits=self.limits
-            )
-        source = _plain(source)
         for attempt in (1, 2):
             executor = self._current()
+            if executor is None:
+                return await asyncio.to_thread(
+                    prepare, source, window=window, frame=frame, limits=self.limits
+                )
             try:
                 future = executor.submit(
-                    prepare, source, window=window, frame=frame, limits=self.limits
+                    prepare, _plain(source), window=window, frame=frame, limits=self.limits
                 )
                 return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout_s)
             except BrokenProcessPool:

@@ -165,3 +165,19 @@ def test_a_gradio_upload_path_reaches_the_worker_as_a_plain_str(pool):
     for _ in range(pool.workers):
         loaded = executor.submit(_worker_modules).result(timeout=60)
         assert not [name for name in loaded if name.split(".")[0] in {"gradio", "pandas"}]
+
+
+def test_a_platform_without_worker_processes_prepares_in_threads(monkeypatch, caplog):
+    """Some sandboxes lack a working sem_open or the forkserver start method. Nothing real here
+    lacks them, so the platform's refusal is simulated at the one call that would raise it."""
+    import multiprocessing
+
+    def no_forkserver(method=None):
+        raise ValueError(f"cannot find context for {method!r}")
+
+    monkeypatch.setattr(multiprocessing, "get_context", no_forkserver)
+    pool = PreparePool(2, ImageLimits())
+    assert pool.warm() == []
+    assert pool.workers == 0
+    assert asyncio.run(pool.prepare(CT)).jpeg == prepare(CT).jpeg
+    assert "prepared in threads" in caplog.text
