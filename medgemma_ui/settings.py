@@ -7,6 +7,7 @@ own without touching the process environment.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -218,8 +219,24 @@ class ServerSettings:
 
 
 def _default_prepare_workers() -> int:
-    """One per core, at most four: more only queue behind each other on small machines."""
-    return max(1, min(4, os.cpu_count() or 1))
+    """One per usable core, at most four: more only queue behind each other on small machines."""
+    return max(1, min(4, usable_cpus()))
+
+
+def usable_cpus(cgroup_cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """Cores this process may use: its CPU affinity, capped by a cgroup v2 CPU quota. In a
+    container (Docker `--cpus`, a 2-vCPU Space) `os.cpu_count()` reports the whole host."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    try:
+        quota, period = cgroup_cpu_max.read_text().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cpus)
 
 
 @dataclass(frozen=True)

@@ -181,3 +181,17 @@ def test_a_platform_without_worker_processes_prepares_in_threads(monkeypatch, ca
     assert pool.workers == 0
     assert asyncio.run(pool.prepare(CT)).jpeg == prepare(CT).jpeg
     assert "prepared in threads" in caplog.text
+
+
+def test_usable_cpus_honours_a_container_quota(tmp_path):
+    from medgemma_ui.settings import usable_cpus
+
+    affinity = len(os.sched_getaffinity(0))
+    quota = tmp_path / "cpu.max"
+    quota.write_text("max 100000\n")
+    assert usable_cpus(quota) == affinity
+    quota.write_text("150000 100000\n")  # docker run --cpus 1.5
+    assert usable_cpus(quota) == min(affinity, 2)
+    quota.write_text("50000 100000\n")
+    assert usable_cpus(quota) == 1
+    assert usable_cpus(tmp_path / "absent") == affinity
