@@ -26,12 +26,17 @@ Its quirks, handled here:
 
 Anything unexpected (a JP2 wrapper, several components, image offsets, a header that disagrees
 with the dataset, any Pillow error) returns None, and the caller decodes at full resolution.
+
+Pillow's openjpeg decodes on `OPJ_NUM_THREADS` threads (its own environment variable, read at
+each decode; the output does not depend on it). Unless it is set, it is set here to the usable
+cores: RG1 at level 1 takes 194 ms on two threads instead of 322 ms on one.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import os
 import struct
 from dataclasses import dataclass
 
@@ -47,9 +52,13 @@ from pydicom.uid import (
     JPEG2000Lossless,
 )
 
+from medgemma_ui.settings import usable_cpus
+
 from .geometry import TARGET
 
 log = logging.getLogger(__name__)
+
+os.environ.setdefault("OPJ_NUM_THREADS", str(usable_cpus()))
 
 # HTJ2K has the same wavelets and headers (only the block coder differs). No HTJ2K file is in the
 # test wheels; checked by hand on OpenJPH-encoded copies of RG1 (16-bit), 693 CT (signed) and an
