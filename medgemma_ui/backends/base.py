@@ -13,8 +13,9 @@ import asyncio
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
+from typing import cast
 
 from medgemma_ui.backends.errors import BackendError, redact
 from medgemma_ui.backends.types import (
@@ -114,7 +115,11 @@ class Backend(ABC):
             parts: list[str] = []
             first_token_at: float | None = None
             finish = _Finish()
-            events = self._attempt(request, structured)
+            # Every `_attempt` is an async generator, so it can be closed.
+            events = cast(
+                "AsyncGenerator[TextDelta | StatusUpdate | _Finish, None]",
+                self._attempt(request, structured),
+            )
             try:
                 while True:
                     now = time.monotonic()

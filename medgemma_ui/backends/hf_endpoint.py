@@ -237,7 +237,7 @@ class HFEndpointBackend(Backend):
                     stream=True,
                     max_tokens=request.max_tokens,
                     temperature=request.temperature,
-                    stream_options={"include_usage": True},  # type: ignore[arg-type]
+                    stream_options={"include_usage": True},
                     **kwargs,
                 )
                 async for chunk in chunks:

@@ -24,7 +24,7 @@ def _zero_gpu_wrapper() -> Callable[[Callable[..., Any]], Callable[..., Any]] | 
     if not os.environ.get("SPACES_ZERO_GPU"):
         return None
     try:
-        import spaces  # type: ignore[import-not-found]
+        import spaces
     except ImportError:
         return None
     return spaces.GPU
@@ -71,7 +71,7 @@ class LocalTransformersBackend(Backend):
         dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
         processor = AutoProcessor.from_pretrained(self.settings.local_model)
         model = AutoModelForImageTextToText.from_pretrained(self.settings.local_model, dtype=dtype)
-        model.to(device).eval()
+        model.to(device).eval()  # type: ignore[arg-type]  # transformers' stubs misread .to
         return processor, model, device
 
     async def _ensure_loaded(self) -> tuple[Any, Any, str]:

@@ -37,7 +37,13 @@ from medgemma_ui.backends.openai_stream import (
     stream_chat,
     transport_error,
 )
-from medgemma_ui.backends.types import BackendStatus, GenerationRequest, StatusUpdate, TextDelta
+from medgemma_ui.backends.types import (
+    BackendState,
+    BackendStatus,
+    GenerationRequest,
+    StatusUpdate,
+    TextDelta,
+)
 from medgemma_ui.settings import BackendSettings
 
 _RESOURCE = re.compile(r"projects/[^/]+/locations/([^/]+)/endpoints/[^/:?#]+")
@@ -156,7 +162,9 @@ class VertexBackend(Backend):
             target = self.target
             await self.tokens.token()
         except BackendError as error:
-            state = "not configured" if error.kind == "not_configured" else "unreachable"
+            state: BackendState = (
+                "not configured" if error.kind == "not_configured" else "unreachable"
+            )
             return BackendStatus(state, error.user_message, self.model)
         route = "streaming chat route" if target.route == "openai" else ":predict route"
         return BackendStatus("ready", f"Google credentials OK; {route}", self.model)

@@ -201,7 +201,7 @@ def decode_codestream(frame: bytes, header: Codestream, level: int, ds: Dataset)
         if image.mode != mode:
             raise ValueError(f"Pillow opened the codestream as {image.mode}, not {mode}")
         if level:
-            image.reduce = level
+            image.reduce = level  # type: ignore[method-assign,assignment]  # the J2K plugin's setter
         image.load()
         raw = np.asarray(image)
     shape = (_ceil_shift(header.height, level), _ceil_shift(header.width, level))

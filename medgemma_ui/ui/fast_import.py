@@ -40,7 +40,7 @@ class _SkipStubs(importlib.abc.MetaPathFinder):
         def exec_module(module: ModuleType) -> None:
             load(module)
             if hasattr(module, "create_or_modify_pyi"):
-                module.create_or_modify_pyi = _no_stub
+                module.__dict__["create_or_modify_pyi"] = _no_stub
 
         loader.exec_module = exec_module  # type: ignore[method-assign]
         return spec

@@ -21,7 +21,7 @@ EXAMPLES = (
 )
 
 
-def render(refs: dict[str, Any]) -> gr.Examples | None:
+def render(refs: dict[str, Any]) -> Any:  # gr.Examples (a function in Gradio 6) or None
     rows = [
         [str(EXAMPLES_DIR / name), template]
         for name, template, _ in EXAMPLES
