@@ -31,6 +31,7 @@ run: $(VENV)/.installed-run
 lint: $(VENV)/.installed-dev
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy medgemma_ui
 
 test: $(VENV)/.installed-dev lint
 	bash scripts/ensure-chromium.sh
