@@ -42,9 +42,7 @@ def _exit_with(server_pid: int) -> None:
             time.sleep(1.0)
             try:
                 os.kill(server_pid, 0)
-            except ProcessLookupError:
-                os._exit(0)
-            except PermissionError:  # the pid was reused by another user's process
+            except (ProcessLookupError, PermissionError):  # gone, or its pid reused by another user
                 os._exit(0)
 
     threading.Thread(target=watch, name="exit-with-server", daemon=True).start()

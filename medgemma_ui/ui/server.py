@@ -34,12 +34,10 @@ def serve(settings: Settings) -> None:
         demo.launch(**launch_options(services), prevent_thread_lock=True)
         # Workers start once the page answers: their imports would otherwise compete with the
         # server's own start on a small machine (1.5 s later on two cores).
-        if services.prepare_pool is not None:
-            services.prepare_pool.warm()
+        services.prepare_pool.warm()
         demo.block_thread()
     finally:
-        if services.prepare_pool is not None:
-            services.prepare_pool.close()
+        services.prepare_pool.close()
 
 
 def _stop_on_sigterm() -> None:

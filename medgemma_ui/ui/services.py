@@ -28,12 +28,17 @@ class Services:
     feedback_store: FeedbackStore
     feedback_destination: str = ""
     org_gate: OrgGate = field(default_factory=lambda: OrgGate(()))
-    prepare_pool: PreparePool | None = None
+    # Derived from the settings: the worker processes that prepare images.
+    prepare_pool: PreparePool = field(init=False)
     _gates: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     # Prepared images by (content digest, window, frame); see `prepare`.
     _prepared: OrderedDict[tuple, PreparedImage] = field(default_factory=OrderedDict)
     prepared_cache_size: int = 32
     prepared_hits: int = 0
+
+    def __post_init__(self) -> None:
+        server = self.settings.server
+        self.prepare_pool = PreparePool(server.prepare_workers, self.settings.image_limits)
 
     async def prepare(
         self, path: str, *, window: str | None = None, frame: int | None = None
@@ -41,10 +46,6 @@ class Services:
         """`prepare` in an image worker process, remembering the last few results by the file's
         content: the preview's preparation serves Analyze, and the same file uploaded again
         (another tab, an API call, a changed template) is not decoded twice."""
-        if self.prepare_pool is None:
-            self.prepare_pool = PreparePool(
-                self.settings.server.prepare_workers, self.settings.image_limits
-            )
         pool = self.prepare_pool
         try:
             digest = await asyncio.to_thread(_content_digest, path)
@@ -106,5 +107,4 @@ def create_services(settings: Settings | None = None) -> Services:
         feedback_store=open_store(settings),
         feedback_destination=describe_destination(settings),
         org_gate=OrgGate(settings.server.oauth_orgs),
-        prepare_pool=PreparePool(settings.server.prepare_workers, settings.image_limits),
     )
