@@ -25,7 +25,7 @@ from PIL import (
 from medgemma_ui.settings import ImageLimits
 
 from .errors import ImageError
-from .rendered import Rendered, check_limits
+from .rendered import Rendered, check_limits, choose_frame
 from .windowing import auto, percentile_range
 
 _OPENERS: tuple[tuple[tuple[bytes, ...], Any], ...] = (
@@ -75,14 +75,7 @@ def render_raster(
     fmt = _FORMAT_NAMES.get(str(im.format), str(im.format or "unknown").lower())
     count = int(getattr(im, "n_frames", 1) or 1)
     check_limits(height, width, count, limits)
-    k = 0 if frame is None else frame
-    if not 0 <= k < count:
-        last = f"0 to {count - 1}" if count > 1 else "only 0"
-        raise ImageError(
-            f"Frame {k} does not exist: this image has {count} frame"
-            f"{'s' if count > 1 else ''} (numbered {last}).",
-            kind="bad_request",
-        )
+    k = choose_frame(0 if frame is None else frame, count, what="image")  # pages: the first
     warnings: list[str] = []
     try:
         if k:

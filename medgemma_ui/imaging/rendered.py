@@ -58,13 +58,14 @@ def check_limits(rows: int, cols: int, frames: int, limits: ImageLimits) -> None
         )
 
 
-def choose_frame(frame: int | None, count: int) -> int:
+def choose_frame(frame: int | None, count: int, what: str = "file") -> int:
+    """The frame to decode: the given one if it exists, else the middle one of `count`."""
     if frame is None:
         return count // 2
     if not 0 <= frame < count:
         last = f"0 to {count - 1}" if count > 1 else "only 0"
         raise ImageError(
-            f"Frame {frame} does not exist: this file has {count} frame"
+            f"Frame {frame} does not exist: this {what} has {count} frame"
             f"{'s' if count > 1 else ''} (numbered {last}).",
             kind="bad_request",
         )
