@@ -6,6 +6,7 @@ from typing import Any
 
 import gradio as gr
 
+from medgemma_ui.backends import MAX_TOKENS_CAP
 from medgemma_ui.templates import list_templates
 from medgemma_ui.ui.handlers import model as model_handlers
 from medgemma_ui.ui.services import Services
@@ -53,7 +54,7 @@ def render(services: Services) -> Refs:
             max_tokens = gr.Slider(
                 label="Max tokens",
                 minimum=64,
-                maximum=1024,
+                maximum=MAX_TOKENS_CAP,
                 step=32,
                 value=defaults.max_tokens,
                 elem_id="max-tokens",
