@@ -30,6 +30,9 @@ from medgemma_ui.settings import BackendSettings
 
 log = logging.getLogger("medgemma_ui.backends")
 
+# A sleeping endpoint is asked again at least this often while it wakes.
+WAKE_POLL_MAX_S = 5.0
+
 
 @dataclass(frozen=True)
 class _Finish:
@@ -193,7 +196,8 @@ class Backend(ABC):
             remaining = self.settings.wake_wait_s - waited
             if remaining <= 0:
                 return None
-            return min(self._backoff(wake_tries), remaining)
+            # Poll often: a woken endpoint should be used within seconds, not a backoff later.
+            return min(self._backoff(wake_tries), WAKE_POLL_MAX_S, remaining)
         if retries >= self.settings.max_retries:
             return None
         if error.retry_after_s is not None:

@@ -275,3 +275,14 @@ async def test_health(server) -> None:
     assert asleep.state == "ready" and "scaled to zero" in asleep.detail
     assert server.requests_to("/info")[0].headers["authorization"] == f"Bearer {TOKEN}"
     await backend.aclose()
+
+
+def test_a_waking_endpoint_is_polled_at_least_every_5_s() -> None:
+    settings = BackendSettings(hf_endpoint_url="http://127.0.0.1:9", wake_wait_s=300)
+    backend = HFEndpointBackend(settings)  # the default backoff: 2 s doubling to 15 s
+    waking = BackendError("waking", "The endpoint is waking up.", retryable=True)
+    waits = [backend._retry_wait(waking, False, 10.0 * n, 0, n) for n in range(8)]
+    assert waits[0] == 2.0 and waits[1] == 4.0
+    assert all(wait is not None and 0 < wait <= 5.0 for wait in waits)
+    rate_limited = BackendError("rate_limited", "Too many.", retryable=True)
+    assert backend._retry_wait(rate_limited, False, 0.0, 2, 0) == 8.0  # others keep backing off
