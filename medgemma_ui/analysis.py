@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
+import hashlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from os import PathLike
 from typing import Any
 
+from medgemma_ui import __version__
 from medgemma_ui.backends import (
     MAX_TOKENS_CAP,
     Backend,
@@ -29,14 +33,28 @@ from medgemma_ui.backends import (
 from medgemma_ui.findings import Findings, parse_findings
 from medgemma_ui.imaging import PreparedImage, prepare
 from medgemma_ui.settings import ImageLimits
-from medgemma_ui.templates import Template, get_template
+from medgemma_ui.templates import Template, get_template, list_templates, resolve_template_id
 
 MAX_PARSE_RETRIES = 2
 
 
+def edited_prompt(prompt: str | None) -> str | None:
+    """The prompt to send as typed, or None when it is blank or some template's own prompt.
+
+    A template's own text is never an edit: the chosen template's prompt is used instead, so a
+    client that sends the prompt box's old text (or the API's default) with another template
+    still gets that template's prompt.
+    """
+    if prompt is None or not prompt.strip():
+        return None
+    if prompt.strip() in {t.build_prompt().strip() for t in list_templates()}:
+        return None
+    return prompt
+
+
 @dataclass(frozen=True)
 class AnalysisOptions:
-    template_id: str
+    template_id: str  # a template id, or "auto": suggested from the image
     max_tokens: int = 512
     temperature: float = 0.0
     prompt_override: str | None = None  # the full prompt text, sent as typed
@@ -46,8 +64,7 @@ class AnalysisOptions:
     frame: int | None = None
 
     def __post_init__(self) -> None:
-        if self.prompt_override is not None and not self.prompt_override.strip():
-            object.__setattr__(self, "prompt_override", None)
+        object.__setattr__(self, "prompt_override", edited_prompt(self.prompt_override))
         if not 1 <= self.max_tokens <= MAX_TOKENS_CAP:
             raise ValueError(f"max_tokens must be between 1 and {MAX_TOKENS_CAP}.")
         if not 0 <= self.parse_retries <= MAX_PARSE_RETRIES:
@@ -70,6 +87,43 @@ class Attempt:
     timings_ms: dict[str, float]
 
 
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Exactly what produced an answer: stored with every rating, shown under every result.
+
+    `image_sha256` lists the SHA-256 of each JPEG sent, in the order sent. `frame_index` is
+    0-based (the UI shows it 1-based). `prompt` is the text of the first request; retries add the
+    previous answer and its problems to it (`retries` counts them).
+    """
+
+    image_sha256: tuple[str, ...]
+    frame_index: int | None
+    frame_count: int
+    window: str | None
+    template: str
+    template_version: str
+    prompt: str
+    prompt_sha256: str
+    prompt_edited: bool
+    backend: str
+    model: str
+    max_tokens: int
+    temperature: float
+    structured_output: bool
+    retries: int
+    app_version: str
+    analysed_at: str
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["image_sha256"] = list(self.image_sha256)
+        return data
+
+
 @dataclass
 class AnalysisResult:
     template_id: str
@@ -84,6 +138,9 @@ class AnalysisResult:
     # The bytes the model received; kept so feedback can store them when that is switched on.
     image_jpeg: bytes = field(default=b"", repr=False)
     retry_error: str = ""  # why a retry request failed, when one did
+    analysed_at: str = field(
+        default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds")
+    )
 
     @property
     def final(self) -> Attempt:
@@ -117,6 +174,31 @@ class AnalysisResult:
     def structured_output(self) -> bool:
         return any(a.structured_output for a in self.attempts)
 
+    @property
+    def provenance(self) -> Provenance:
+        info = self.image_info
+        frame = info.get("frame_index")
+        prompt = self.attempts[0].prompt if self.attempts else ""
+        return Provenance(
+            image_sha256=(self.image_sha256,),
+            frame_index=None if frame is None else int(frame),
+            frame_count=int(info.get("frame_count") or 1),
+            window=info.get("window") or None,
+            template=self.template_id,
+            template_version=self.template_version,
+            prompt=prompt,
+            prompt_sha256=sha256_text(prompt),
+            prompt_edited=bool(self.generation.get("prompt_edited")),
+            backend=self.backend,
+            model=self.model,
+            max_tokens=int(self.generation.get("max_tokens", 0)),
+            temperature=float(self.generation.get("temperature", 0.0)),
+            structured_output=self.structured_output,
+            retries=self.retries,
+            app_version=__version__,
+            analysed_at=self.analysed_at,
+        )
+
     def to_json(self) -> dict[str, Any]:
         """The CLI's line, without the input name (the caller adds it)."""
         return {
@@ -133,6 +215,7 @@ class AnalysisResult:
             "raw_answers": self.raw_answers,
             "structured_output": self.structured_output,
             "image_sha256": self.image_sha256,
+            "provenance": self.provenance.to_json(),
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
         }
 
@@ -193,7 +276,7 @@ async def run_analysis(
     template: Template | None = None,
 ) -> AsyncIterator[AnalysisEvent]:
     """Stream one analysis of an already prepared image. Raises `BackendError` on failure."""
-    template = template or get_template(options.template_id)
+    template = template or get_template(resolve_template_id(options.template_id, image.info))
     started = time.perf_counter()
     use_schema = bool(options.structured_output and backend.supports_structured_output)
     result = AnalysisResult(

@@ -20,7 +20,17 @@ EXPORT_FORMATS: tuple[ExportFormat, ...] = ("csv", "jsonl")
 RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(FeedbackRecord) if f.name != "image_jpeg")
 EXPORT_FIELDS = (*RECORD_FIELDS, "image_kept")
 _JSON_FIELDS = frozenset(
-    {"generation", "raw_answers", "parsed", "parse_errors", "finding_ratings", "timings_ms"}
+    {
+        "generation",
+        "raw_answers",
+        "parsed",
+        "parse_errors",
+        "finding_ratings",
+        "timings_ms",
+        "provenance",
+        "finding_corrections",
+        "added_findings",
+    }
 )
 _BOOL_FIELDS = frozenset({"valid", "image_kept"})
 

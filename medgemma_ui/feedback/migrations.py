@@ -59,7 +59,17 @@ def _v1(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1]
+def _v2(conn: sqlite3.Connection) -> None:
+    # Provenance of the rated answer, and the per-finding review of the workspace (issue 12).
+    for column, default in (
+        ("provenance_json", "{}"),
+        ("finding_corrections_json", "{}"),
+        ("added_findings_json", "[]"),
+    ):
+        conn.execute(f"ALTER TABLE feedback ADD COLUMN {column} TEXT NOT NULL DEFAULT '{default}'")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -14,7 +14,10 @@ from typing import Any, NamedTuple
 from medgemma_ui.feedback.privacy import redact
 
 OVERALL_RATINGS = ("agree", "partly_agree", "disagree")
-FINDING_RATINGS = ("correct", "incorrect", "unsure")
+# Per finding, as IHE AI Results records a clinician's review: accept, reject, or modify (the
+# corrected text is in `finding_corrections`). Records from earlier versions used the last three.
+FINDING_RATINGS = ("accept", "reject", "modify", "correct", "incorrect", "unsure")
+MAX_ADDED_FINDINGS = 50
 # Agreement score used by stats(): agree counts fully, partly agree half.
 AGREEMENT_SCORE = {"agree": 1.0, "partly_agree": 0.5, "disagree": 0.0}
 
@@ -95,6 +98,10 @@ class FeedbackRecord:
     corrected_impression: str = ""
     comment: str = ""
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # Exactly what produced the answer (analysis.Provenance.to_json()); {} in older records.
+    provenance: dict[str, Any] = field(default_factory=dict)
+    finding_corrections: dict[str, str] = field(default_factory=dict)
+    added_findings: list[str] = field(default_factory=list)
     image_jpeg: bytes | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -161,6 +168,25 @@ class FeedbackRecord:
                     f"finding_ratings[{path!r}] must be one of {', '.join(FINDING_RATINGS)}, "
                     f"got {rating!r}."
                 )
+        if not isinstance(self.finding_corrections, dict):
+            raise ValueError("finding_corrections must be a dict of finding path -> text.")
+        for path, text in self.finding_corrections.items():
+            if self.finding_ratings.get(path) != "modify":
+                raise ValueError(f"finding_corrections[{path!r}] needs the rating 'modify'.")
+            _check_str(f"finding_corrections[{path!r}]", text)
+        self.finding_corrections = {p: redact(t) for p, t in self.finding_corrections.items()}
+        if not isinstance(self.added_findings, list) or not all(
+            isinstance(t, str) for t in self.added_findings
+        ):
+            raise ValueError("added_findings must be a list of strings.")
+        if len(self.added_findings) > MAX_ADDED_FINDINGS:
+            raise ValueError(f"added_findings holds at most {MAX_ADDED_FINDINGS} findings.")
+        for text in self.added_findings:
+            _check_str("added_findings", text)
+        self.added_findings = [redact(t) for t in self.added_findings]
+        if not isinstance(self.provenance, dict):
+            raise ValueError("provenance must be a dict (what was sent, to which backend).")
+        _check_json("provenance", self.provenance)
         if not isinstance(self.timings_ms, dict) or not all(
             isinstance(k, str) and isinstance(v, int | float) and not isinstance(v, bool)
             for k, v in self.timings_ms.items()

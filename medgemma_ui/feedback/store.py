@@ -51,6 +51,9 @@ _COLUMNS = (
     "corrected_impression",
     "comment",
     "timings_json",
+    "provenance_json",
+    "finding_corrections_json",
+    "added_findings_json",
 )
 _JSON_COLUMNS = {
     "generation_json": "generation",
@@ -59,6 +62,9 @@ _JSON_COLUMNS = {
     "parse_errors_json": "parse_errors",
     "finding_ratings_json": "finding_ratings",
     "timings_json": "timings_ms",
+    "provenance_json": "provenance",
+    "finding_corrections_json": "finding_corrections",
+    "added_findings_json": "added_findings",
 }
 _UPDATABLE = [c for c in _COLUMNS if c not in ("id", "created_at")]
 _UPSERT = (

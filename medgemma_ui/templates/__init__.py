@@ -11,8 +11,14 @@ from medgemma_ui.templates.loader import (
     load_template,
 )
 from medgemma_ui.templates.model import Template
+from medgemma_ui.templates.suggest import (
+    AUTO_TEMPLATE,
+    resolve_template_id,
+    suggest_template,
+)
 
 __all__ = [
+    "AUTO_TEMPLATE",
     "TEMPLATE_IDS",
     "WINDOW_PRESETS",
     "Template",
@@ -22,4 +28,6 @@ __all__ = [
     "get_template",
     "list_templates",
     "load_template",
+    "resolve_template_id",
+    "suggest_template",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -206,3 +207,47 @@ def test_unreachable_backend_gives_an_error_line_per_input(folder):
         assert line["errors"] and "connect" in line["errors"][0].lower()
     assert proc.stderr.strip().splitlines()[-1] == "3 inputs: 0 valid, 0 invalid, 3 failed"
     assert proc.returncode == 1
+
+
+def sent_jpeg_sha256(body: dict) -> list[str]:
+    import base64
+    import hashlib
+
+    urls = [
+        part["image_url"]["url"]
+        for part in body["messages"][0]["content"]
+        if part["type"] == "image_url"
+    ]
+    return [hashlib.sha256(base64.b64decode(url.split(",", 1)[1])).hexdigest() for url in urls]
+
+
+def test_each_line_carries_the_provenance_of_what_the_server_received(server):
+    from medgemma_ui import __version__
+    from medgemma_ui.templates import get_template
+
+    result = analyze(
+        str(EXAMPLES / "mri_shoulder.dcm"),
+        "--template",
+        "mri",
+        "--backend",
+        "openai",
+        "--frame",
+        "0",
+        "--retries",
+        "0",
+        base_url=server.base_url,
+    )
+    [line] = json_lines(result.stdout)
+    provenance = line["provenance"]
+    [request] = server.requests
+    assert provenance["image_sha256"] == sent_jpeg_sha256(request.body)
+    assert provenance["image_sha256"] == [line["image_sha256"]]
+    sent_prompt = request.body["messages"][0]["content"][1]["text"]
+    assert provenance["prompt"] == sent_prompt == get_template("mri").build_prompt()
+    assert provenance["prompt_sha256"] == hashlib.sha256(sent_prompt.encode()).hexdigest()
+    assert provenance["template"] == "mri" and provenance["backend"] == "openai"
+    assert provenance["model"] == SERVER_MODEL
+    assert provenance["frame_index"] == 0 and provenance["prompt_edited"] is False
+    assert provenance["max_tokens"] == request.body["max_tokens"]
+    assert provenance["temperature"] == request.body["temperature"] == 0
+    assert provenance["retries"] == 0 and provenance["app_version"] == __version__

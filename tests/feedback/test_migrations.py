@@ -17,8 +17,8 @@ def connect(path: Path) -> sqlite3.Connection:
 def test_empty_database_is_migrated_to_current(tmp_path: Path) -> None:
     conn = connect(tmp_path / "f.db")
     assert user_version(conn) == 0
-    assert migrate(conn) == SCHEMA_VERSION == len(MIGRATIONS) == 1
-    assert user_version(conn) == 1
+    assert migrate(conn) == SCHEMA_VERSION == len(MIGRATIONS) == 2
+    assert user_version(conn) == 2
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"feedback", "images"} <= tables
 
@@ -30,7 +30,7 @@ def test_current_database_is_left_alone_and_keeps_its_rows(tmp_path: Path) -> No
     store.close()
     conn = connect(path)
     schema_before = conn.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall()
-    assert migrate(conn) == 1
+    assert migrate(conn) == 2
     assert conn.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall() == schema_before
     assert FeedbackStore(path).count() == 1
 
@@ -52,15 +52,38 @@ def test_a_second_step_runs_in_order_after_the_first(tmp_path: Path) -> None:
     FeedbackStore(path).save(make_record(0, 0))
     calls: list[int] = []
 
-    def v2(conn: sqlite3.Connection) -> None:
+    def v3(conn: sqlite3.Connection) -> None:
         calls.append(user_version(conn))
         conn.execute("ALTER TABLE feedback ADD COLUMN language TEXT NOT NULL DEFAULT 'en'")
 
     conn = connect(path)
-    assert migrate(conn, [*MIGRATIONS, v2]) == 2
-    assert calls == [1]
+    assert migrate(conn, [*MIGRATIONS, v3]) == 3
+    assert calls == [2]
     assert conn.execute("SELECT language FROM feedback").fetchall() == [("en",)]
-    assert migrate(conn, [*MIGRATIONS, v2]) == 2 and calls == [1]  # not re-run
+    assert migrate(conn, [*MIGRATIONS, v3]) == 3 and calls == [2]  # not re-run
+
+
+def test_a_version_1_database_gains_provenance_and_keeps_its_ratings(tmp_path: Path) -> None:
+    path = tmp_path / "f.db"
+    conn = connect(path)
+    assert migrate(conn, MIGRATIONS[:1]) == 1
+    record = make_record(0, 0)
+    row = record.to_dict()
+    columns = "id, created_at, updated_at, image_sha256, template_id, backend, valid"
+    conn.execute(
+        f"INSERT INTO feedback ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [row[k] for k in ("id", "created_at", "updated_at", "image_sha256")]
+        + [row["template_id"], row["backend"], int(row["valid"])],
+    )
+    conn.close()
+    store = FeedbackStore(path)
+    [loaded] = list(store.iter_all())
+    assert loaded.id == record.id and loaded.created_at == record.created_at
+    assert loaded.provenance == {} and loaded.finding_corrections == {}
+    assert loaded.added_findings == []
+    updated = loaded.with_changes(provenance={"image_sha256": [record.image_sha256]})
+    store.save(updated)
+    assert next(store.iter_all()).provenance == {"image_sha256": [record.image_sha256]}
 
 
 def test_failing_step_rolls_back_everything(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from medgemma_ui.feedback import EXPORT_FIELDS, FeedbackRecord, FeedbackStore
+from medgemma_ui.feedback import EXPORT_FIELDS, SCHEMA_VERSION, FeedbackRecord, FeedbackStore
 from tests.feedback.factory import comparable, make_record
 
 
@@ -22,7 +22,7 @@ def test_created_on_first_use_with_parent_folders_and_wal(tmp_path: Path) -> Non
     assert path.exists()
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
     store.close()
 
 
