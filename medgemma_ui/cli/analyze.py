@@ -153,6 +153,7 @@ def _progress_bar(total: int) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    __import__("medgemma_ui.dotenv_loader").dotenv_loader.load_env_file()  # ./.env, env wins
     from medgemma_ui.templates import TEMPLATE_IDS
 
     if args.template not in TEMPLATE_IDS:

@@ -1,9 +1,10 @@
-"""`python -m medgemma_ui serve`: start the web app (same as `python app.py`)."""
+"""`python -m medgemma_ui serve`: start the web app, reading ./.env first (as `python app.py`)."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -14,14 +15,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from medgemma_ui.dotenv_loader import load_env_file
+
+    load_env_file()  # ./.env, never overriding the environment
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     from dataclasses import replace
 
-    from medgemma_ui.settings import Settings
+    from medgemma_ui.settings import Settings, SettingsError
+
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:  # one sentence naming the variable, not a traceback
+        print(exc, file=sys.stderr)
+        return 2
     from medgemma_ui.ui.server import serve
 
-    settings = Settings.from_env()
     server = settings.server
     if args.host:
         server = replace(server, host=args.host)
