@@ -1,4 +1,4 @@
-"""The organiser's review tab: counts, agreement per template and backend, recent rows, exports."""
+"""The organiser's review tab: counts, ratings per template and backend, recent rows, exports."""
 
 from __future__ import annotations
 
@@ -12,10 +12,27 @@ from medgemma_ui.ui.services import Services
 Refs = dict[str, Any]
 
 
+def _chart(title: str, x_title: str, elem_id: str) -> gr.BarPlot:
+    # Stacked counts per rating: a group whose agreement is 0 % still shows its (red) bar.
+    return gr.BarPlot(
+        x="Group",
+        y="Ratings",
+        color="Overall rating",
+        color_map=review_handlers.RATING_COLOURS,
+        title=title,
+        x_title=x_title,
+        y_title="Ratings",
+        sort=None,
+        visible=False,
+        elem_id=elem_id,
+    )
+
+
 def render(services: Services) -> Refs:
     protected = bool(services.settings.feedback.admin_password)
+    destination = review_handlers.destination_sentence(services.settings)
     gr.Markdown(
-        "Feedback from every reviewer. " + services.feedback_destination,
+        f"Ratings from every reviewer, with exports. {destination}",
         elem_id="review-intro",
     )
     with gr.Row():
@@ -26,33 +43,36 @@ def render(services: Services) -> Refs:
             elem_id="admin-password",
             scale=2,
         )
-        session = gr.Textbox(label="Session (empty: all)", elem_id="review-session", scale=2)
+        session = gr.Textbox(
+            label="Session (leave empty for all sessions)", elem_id="review-session", scale=2
+        )
         show = gr.Button("Show feedback", variant="primary", elem_id="show-review", scale=1)
     summary = gr.Markdown("", elem_id="review-summary")
     with gr.Row():
-        by_template = gr.BarPlot(
-            x="template",
-            y="agreement",
-            title="Agreement by template",
-            y_lim=[0, 1],
-            elem_id="by-template",
+        by_template = _chart(
+            "Overall ratings by template", "Template · agreement", elem_id="by-template"
         )
-        by_backend = gr.BarPlot(
-            x="backend",
-            y="agreement",
-            title="Agreement by backend",
-            y_lim=[0, 1],
-            elem_id="by-backend",
+        by_backend = _chart(
+            "Overall ratings by backend", "Backend · agreement", elem_id="by-backend"
         )
     recent = gr.Dataframe(
         headers=review_handlers.RECENT_COLUMNS,
-        label="Recent feedback (50)",
+        label="Latest ratings",
         interactive=False,
+        visible=False,
         elem_id="recent-feedback",
         wrap=True,
+        column_widths=review_handlers.RECENT_COLUMN_WIDTHS,
     )
     export = gr.Button("Export all as CSV and JSON Lines", elem_id="export-feedback")
-    files = gr.File(label="Exports", file_count="multiple", interactive=False, elem_id="exports")
+    export_note = gr.Markdown("", elem_id="export-note")
+    files = gr.File(
+        label="Downloads",
+        file_count="multiple",
+        interactive=False,
+        visible=False,
+        elem_id="exports",
+    )
     return {
         "password": password,
         "review_session": session,
@@ -62,6 +82,7 @@ def render(services: Services) -> Refs:
         "by_backend": by_backend,
         "recent": recent,
         "export": export,
+        "export_note": export_note,
         "exports": files,
     }
 
@@ -73,9 +94,10 @@ def listen(refs: Refs, services: Services) -> None:
 
     async def export(
         password: str, session: str, oauth_token: gr.OAuthToken | None = None
-    ) -> list[str]:
+    ) -> tuple[Any, str]:
         services.require_access(oauth_token)
-        return await review_handlers.export_feedback(password, session, services)
+        paths, note = await review_handlers.export_feedback(password, session, services)
+        return gr.update(value=paths or None, visible=bool(paths)), note
 
     inputs = [refs["password"], refs["review_session"]]
     refs["show_review"].click(
@@ -84,4 +106,9 @@ def listen(refs: Refs, services: Services) -> None:
         outputs=[refs["review_summary"], refs["by_template"], refs["by_backend"], refs["recent"]],
         api_visibility="private",
     )
-    refs["export"].click(export, inputs=inputs, outputs=[refs["exports"]], api_visibility="private")
+    refs["export"].click(
+        export,
+        inputs=inputs,
+        outputs=[refs["exports"], refs["export_note"]],
+        api_visibility="private",
+    )

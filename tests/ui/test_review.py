@@ -1,0 +1,269 @@
+"""The review tab: a sentence instead of empty charts, plurals, readable headers, no paths."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from medgemma_ui.feedback import FeedbackStore
+from medgemma_ui.settings import Settings
+from medgemma_ui.ui.handlers import review
+from medgemma_ui.ui.services import create_services
+from tests.feedback.factory import make_record
+
+
+def make_settings(tmp_path: Path, **feedback_changes: object) -> Settings:
+    base = Settings.from_env({})
+    feedback = replace(base.feedback, db_path=tmp_path / "db" / "f.sqlite3", **feedback_changes)
+    server = replace(base.server, prepare_workers=0)
+    return base.with_changes(feedback=feedback, server=server)
+
+
+def records(*ratings: str | None, template: str = "cxr", backend: str = "openai") -> list:
+    return [
+        make_record(0, i, overall_rating=r, template_id=template, backend=backend)
+        for i, r in enumerate(ratings)
+    ]
+
+
+# -- pure text and tables -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("count", "text"), [(0, "0 ratings"), (1, "1 rating"), (2, "2 ratings"), (11, "11 ratings")]
+)
+def test_plural(count, text):
+    assert review.plural(count, "rating") == text
+
+
+def test_no_data_is_a_sentence_and_no_chart_or_table():
+    shown = review.build_review([], "")
+    assert shown.summary.startswith("No ratings yet.")
+    assert "Analyze tab" in shown.summary
+    assert not shown.charts_visible
+    assert shown.by_template.empty and shown.recent.empty and shown.total == 0
+
+
+def test_no_data_in_a_session_names_the_session_literally():
+    assert review.build_review([], "ward_*2*").summary.startswith(
+        r"No ratings yet in session **ward\_\*2\***."
+    )
+
+
+def test_one_rating_is_singular():
+    summary = review.build_review(records("agree"), "").summary
+    assert summary.startswith("**1 rating**: 1 agree.")
+    assert "1 ratings" not in summary
+    assert "over the rated result" in summary
+    # Categories with no rating are left out, not listed as "0 disagree".
+    assert "0 " not in summary
+
+
+def test_several_ratings_are_plural_with_counts_and_agreement():
+    summary = review.build_review(
+        records("agree", "agree", "partly_agree", "disagree", None), ""
+    ).summary
+    assert summary.startswith(
+        "**5 ratings**: 2 agree, 1 partly agree, 1 disagree, 1 without an overall rating."
+    )
+    assert "**62%** over the 4 rated results" in summary  # (2 + 0.5) / 4
+
+
+def test_ratings_without_an_overall_rating_give_a_sentence_instead_of_charts():
+    shown = review.build_review(records(None, None), "")
+    assert not shown.charts_visible
+    assert "None has an overall rating yet, so there is no agreement to chart." in shown.summary
+    assert len(shown.recent) == 2  # the rows are still listed
+
+
+def test_a_group_with_no_agreement_still_has_a_visible_bar():
+    shown = review.build_review(records("disagree", template="derm"), "")
+    assert shown.charts_visible
+    rows = shown.by_template[shown.by_template["Ratings"] > 0]
+    assert rows.to_dict("records") == [
+        {"Group": "Dermatology · 0%", "Overall rating": "Disagree", "Ratings": 1}
+    ]
+    # Every rating is present (zero where absent) so the legend keeps all three colours.
+    assert list(shown.by_template["Overall rating"]) == ["Agree", "Partly agree", "Disagree"]
+
+
+def test_groups_are_labelled_by_template_name_and_agreement():
+    mixed = records("agree", "partly_agree") + records("disagree", template="ct", backend="vertex")
+    shown = review.build_review(mixed, "")
+    assert set(shown.by_template["Group"]) == {"Chest X-ray · 75%", "CT · 0%"}
+    assert set(shown.by_backend["Group"]) == {"openai · 75%", "vertex · 0%"}
+
+
+def test_headers_are_words_not_field_names():
+    frame = review.build_review(records("agree", "partly_agree", None), "").recent
+    assert list(frame.columns) == review.RECENT_COLUMNS
+    for header in frame.columns:
+        assert "_" not in header and header[0].isupper(), header
+    assert len(review.RECENT_COLUMN_WIDTHS) == len(review.RECENT_COLUMNS)
+    first = frame.iloc[-1]  # oldest of equal times sorts last: check values are words too
+    assert set(frame["Template"]) == {"Chest X-ray"}
+    assert set(frame["Overall rating"]) == {"Agree", "Partly agree", "—"}
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", first["Rated (UTC)"])
+
+
+def test_table_label_counts_what_it_shows():
+    assert review.build_review(records("agree"), "").recent_label == "The only rating"
+    assert review.build_review(records("agree", None), "").recent_label == (
+        "All 2 ratings, latest first"
+    )
+    many = [make_record(0, i) for i in range(review.RECENT_LIMIT + 3)]
+    shown = review.build_review(many, "")
+    assert shown.recent_label == "Latest 50 of 53 ratings"
+    assert len(shown.recent) == review.RECENT_LIMIT
+
+
+DESTINATIONS = [
+    pytest.param(
+        {}, {}, False, "Ratings are saved in the feedback database on this server.", id="local"
+    ),
+    pytest.param(
+        {"dataset_repo": "org/fb", "dataset_token": "hf_x"},
+        {},
+        False,
+        "pushed every 5 minutes",
+        id="hub",
+    ),
+    pytest.param(
+        {"dataset_repo": "org/fb", "dataset_token": "hf_x"}, {}, True, "offline mode", id="offline"
+    ),
+    pytest.param({"dataset_repo": "org/fb"}, {}, False, "has no token", id="no-token"),
+    pytest.param({}, {"on_spaces": True}, False, "wiped on restart", id="spaces"),
+]
+
+
+@pytest.mark.parametrize(("feedback", "server", "offline", "fragment"), DESTINATIONS)
+def test_destination_has_no_path_and_no_variable_names(
+    tmp_path, feedback, server, offline, fragment
+):
+    settings = make_settings(tmp_path, **feedback)
+    settings = settings.with_changes(server=replace(settings.server, **server))
+    sentence = review.destination_sentence(settings, hub_offline=offline)
+    assert fragment in sentence
+    assert str(tmp_path) not in sentence and "sqlite3" not in sentence
+    assert "/" not in sentence.replace("org/fb", "")
+    assert not re.search(r"\b[A-Z]+_[A-Z_]+\b", sentence), sentence
+    assert "hf_x" not in sentence
+
+
+# -- handlers against a real store ----------------------------------------------------------------
+
+
+def _services(tmp_path: Path, *saved):
+    services = create_services(make_settings(tmp_path))
+    for record in saved:
+        services.feedback_store.save(record)
+    return services
+
+
+async def test_load_review_hides_charts_and_table_when_empty(tmp_path):
+    summary, by_template, by_backend, recent = await review.load_review("", "", _services(tmp_path))
+    assert summary.startswith("No ratings yet.")
+    assert by_template["visible"] is False and by_backend["visible"] is False
+    assert recent["visible"] is False
+
+
+async def test_load_review_shows_charts_and_rows_in_the_session(tmp_path):
+    saved = [make_record(w, i) for w in range(3) for i in range(2)]  # sessions 0, 1, 2
+    services = _services(tmp_path, *saved)
+    summary, by_template, _, recent = await review.load_review("", " session 1 ", services)
+    assert summary.startswith("**2 ratings** in session **session 1**:")
+    assert by_template["visible"] is True
+    assert recent["visible"] is True and len(recent["value"]) == 2
+    assert set(recent["value"]["Session"]) == {"session 1"}
+
+
+async def test_export_offers_files_but_says_no_path(tmp_path):
+    services = _services(tmp_path, *records("agree", "disagree"))
+    paths, note = await review.export_feedback("", "", services)
+    assert [Path(p).suffix for p in paths] == [".csv", ".jsonl"]
+    assert all(Path(p).is_file() for p in paths)
+    assert len(Path(paths[1]).read_text(encoding="utf-8").splitlines()) == 2
+    assert note == "Exported 2 ratings as CSV and JSON Lines: download them below."
+    assert "/" not in note
+
+
+async def test_export_with_nothing_to_export_offers_no_files(tmp_path):
+    paths, note = await review.export_feedback("", "", _services(tmp_path, *records("agree")))
+    assert len(paths) == 2
+    paths, note = await review.export_feedback("", "nobody", _services(tmp_path / "b"))
+    assert paths == [] and note == "No ratings to export yet in session **nobody**."
+
+
+async def test_wrong_admin_password_is_refused(tmp_path):
+    import gradio as gr
+
+    services = create_services(make_settings(tmp_path, admin_password="s3cret"))
+    with pytest.raises(gr.Error, match="admin password"):
+        await review.load_review("nope", "", services)
+    with pytest.raises(gr.Error, match="admin password"):
+        await review.export_feedback("", "", services)
+
+
+# -- in a real browser ----------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.parametrize("saved", [0, 3], ids=["empty", "three-ratings"])
+def test_review_tab_in_a_browser(tmp_path, saved):
+    from playwright.sync_api import sync_playwright
+
+    from tests.support.app_runner import running_app
+    from tests.support.model_server import free_port
+
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.fail("Debian's chromium is not installed: run `bash scripts/ensure-chromium.sh`.")
+    settings = make_settings(tmp_path)
+    settings = settings.with_changes(server=replace(settings.server, port=free_port()))
+    store = FeedbackStore(settings.feedback.db_path)
+    for record in records("agree", "disagree", None)[:saved]:
+        store.save(record)
+    with running_app(settings) as url, sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=executable,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        page.goto(url)
+        page.get_by_role("tab", name="Review feedback").click()
+        page.locator("#show-review").click()
+        summary = page.locator("#review-summary")
+        if saved:
+            summary.get_by_text("3 ratings").wait_for()
+            page.locator("#by-template").get_by_text("Chest X-ray · 50%").first.wait_for()
+            table = page.locator("#recent-feedback")
+            assert table.is_visible()
+            assert "Overall rating" in table.inner_text()
+            assert "overall_rating" not in table.inner_text()
+        else:
+            summary.get_by_text("No ratings yet.").wait_for()
+            assert not page.locator("#by-template").is_visible()
+            assert not page.locator("#recent-feedback").is_visible()
+        assert not page.locator("#exports").is_visible()
+        page.locator("#export-feedback").click()
+        note = page.locator("#export-note")
+        if saved:
+            note.get_by_text("Exported 3 ratings").wait_for()
+            page.locator("#exports").get_by_text(".jsonl").wait_for()
+        else:
+            note.get_by_text("No ratings to export yet.").wait_for()
+            assert not page.locator("#exports").is_visible()
+        text = page.locator("body").inner_text()
+        # Our own sentences (the rows' comments are test data that say "rating 2").
+        prose = summary.inner_text() + note.inner_text()
+        if saved:
+            prose += page.locator("#recent-feedback").inner_text().splitlines()[0]
+        browser.close()
+    assert str(tmp_path) not in text and "/tmp" not in text and "sqlite3" not in text
+    assert "MEDGEMMA_" not in text
+    assert not re.search(r"\b1 ratings\b|\b[02-9] rating\b", prose), prose
