@@ -133,6 +133,8 @@ def launch_options(services: Services) -> dict[str, Any]:
         "enable_monitoring": False,
         "show_error": False,
         "css_paths": [ASSETS / "style.css"],
+        # Zoom and pan for the fullscreen preview; launch(js=) runs this function on page load.
+        "js": (ASSETS / "zoom.js").read_text(encoding="utf-8"),
         "theme": gr.themes.Soft(primary_hue="blue", neutral_hue="slate"),
         # A global cap on running jobs, async ones included: keep it above the backend limits.
         "max_threads": max(40, 4 * services.settings.backends.concurrency),
