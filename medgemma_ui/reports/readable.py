@@ -472,22 +472,22 @@ def invalid_answer_sentence(
     errors = [str(e) for e in errors or []]
     if finish_reason == "length" or CUT_OFF in errors:
         limit = f"{max_tokens}-token limit" if max_tokens and max_tokens > 0 else "token limit"
-        return f"The answer was cut off at the {limit}; raise Max tokens and analyse again."
+        return f"The answer was cut off at the {limit}; raise Max tokens and analyze again."
     if not has_data:
         first = errors[0] if errors else NO_OBJECT
         if first == NO_OBJECT:
             return (
-                "The model answered in prose, not JSON, so no findings could be read; analyse "
+                "The model answered in prose, not JSON, so no findings could be read; analyze "
                 f"again with '{CONSTRAIN_LABEL}' switched on."
             )
         if first == "The answer is empty":
             return (
-                "The model returned an empty answer, so no findings could be read; analyse again."
+                "The model returned an empty answer, so no findings could be read; analyze again."
             )
         problem = plain_problem(first, schema, markdown=False).rstrip(".")
         problem = problem[:1].lower() + problem[1:]
         return escape_markdown(
-            f"No findings could be read from the answer ({problem}); analyse again."
+            f"No findings could be read from the answer ({problem}); analyze again."
         )
     if any(e.startswith("The template's schema is invalid") for e in errors):
         return (
@@ -496,12 +496,12 @@ def invalid_answer_sentence(
         )
     count = _problem_count(errors)
     if count == 0:
-        return "The findings are not valid; analyse again or correct the findings by hand."
+        return "The findings are not valid; analyze again or correct the findings by hand."
     label = template_label or _as_dict(schema).get("title") or ""
     label = escape_markdown(_one_line(str(label), 80))
     fields = f"{label} template's fields" if label else "template's fields"
     problems = f"{count} problem{'s' if count != 1 else ''}"
     return (
-        f"The answer did not match the {fields} ({problems}, listed below); analyse again or "
+        f"The answer did not match the {fields} ({problems}, listed below); analyze again or "
         "correct the findings by hand."
     )

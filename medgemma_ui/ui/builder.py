@@ -18,6 +18,8 @@ from medgemma_ui.ui.components import (
     review_tab,
 )
 from medgemma_ui.ui.handlers import analyze as analyze_handlers
+from medgemma_ui.ui.handlers import result_view
+from medgemma_ui.ui.handlers.result_view import FEEDBACK_OUTPUTS, RESULT_OUTPUTS
 from medgemma_ui.ui.services import Services, create_services
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
@@ -32,16 +34,23 @@ def build_demo(services: Services | None = None) -> gr.Blocks:
     ) as demo:
         refs: dict[str, Any] = {}
         refs.update(header.render(sign_in=services.org_gate.enabled))
+        refs["template"] = model_panel.template_dropdown()
         with gr.Tabs():
-            with gr.Tab("Analyse", id="analyse"):
-                refs.update(image_panel.render(services.settings.image_limits.max_frames))
-                refs.update(model_panel.render(services))
-                examples.render(refs)
-                refs.update(result_panel.render())
-                refs.update(feedback_panel.render(services))
+            # Two columns on a wide screen (image left, report right); one on a phone.
+            with (
+                gr.Tab("Analyze", id="analyze-tab"),
+                gr.Row(equal_height=False, elem_id="workspace"),
+            ):
+                with gr.Column(scale=5, min_width=320, elem_id="image-column"):
+                    refs.update(image_panel.render(services.settings.image_limits.max_frames))
+                    examples.render(refs)
+                with gr.Column(scale=6, min_width=320, elem_id="report-column"):
+                    refs.update(model_panel.render(services, refs["template"]))
+                    refs.update(result_panel.render())
+                    refs.update(feedback_panel.render(services))
             with gr.Tab("Review feedback", id="review"):
                 refs.update(review_tab.render(services))
-        image_panel.listen(refs, services)
+        image_panel.listen(refs, services, (*RESULT_OUTPUTS, *FEEDBACK_OUTPUTS))
         model_panel.listen(refs, services, demo)
         analysis_event = _wire_analysis(refs, services)
         feedback_panel.listen(refs, services, demo, analysis_event)
@@ -50,13 +59,31 @@ def build_demo(services: Services | None = None) -> gr.Blocks:
     return demo
 
 
+# The analyze API's parameters, in order: each has a default, so a call with only the file works
+# (template suggested from the image, the template's own prompt, the image's default window).
+ANALYZE_INPUTS = {
+    "file_path": "upload",
+    "window": "window",
+    "frame": "frame",
+    "backend": "backend",
+    "template": "template",
+    "prompt": "prompt",
+    "max_tokens": "max_tokens",
+    "temperature": "temperature",
+    "structured": "structured",
+    "retries": "retries",
+}
+ANALYZE_OUTPUTS = ("preview", "shown_image", *RESULT_OUTPUTS)
+
+
 def _wire_analysis(refs: dict[str, Any], services: Services) -> Any:
+    # The parameter names are the API's (gradio_client shows them); same order as ANALYZE_INPUTS.
     async def analyze(
         file_path: str | None,
         window: str | None,
         frame: float | None,
-        backend: str,
-        template: str,
+        backend: str | None,
+        template: str | None,
         prompt: str | None,
         max_tokens: float,
         temperature: float,
@@ -66,52 +93,64 @@ def _wire_analysis(refs: dict[str, Any], services: Services) -> Any:
         progress: gr.Progress = gr.Progress(),  # noqa: B008 (Gradio's documented idiom)
     ):
         services.require_access(oauth_token)
-        async for update in analyze_handlers.analyze(
-            file_path,
-            window,
-            frame,
-            backend,
-            template,
-            prompt,
-            max_tokens,
-            temperature,
-            structured,
-            retries,
-            services,
-            progress,
-        ):
-            yield update
+        values: tuple[Any, ...] = (file_path, window, frame, backend, template, prompt)
+        values += (max_tokens, temperature, structured, retries)
+        named = dict(zip(ANALYZE_INPUTS, values, strict=True))
+        async for update in analyze_handlers.analyze(named, services, progress):
+            yield {refs[name]: value for name, value in update.items()}
 
-    inputs = [
-        refs["upload"],
-        refs["window"],
-        refs["frame"],
-        refs["backend"],
-        refs["template"],
-        refs["prompt"],
-        refs["max_tokens"],
-        refs["temperature"],
-        refs["structured"],
-        refs["retries"],
+    def start_feedback() -> dict:
+        named = {**result_view.feedback_analysing(), "confirmation": ""}
+        named.update(feedback_id=None, finding_ratings={}, finding_corrections={})
+        return {refs[name]: value for name, value in named.items()}
+
+    def end_feedback(result: Any) -> dict:
+        return {refs[k]: v for k, v in result_view.feedback_after(result).items()}
+
+    feedback_resets = [
+        *(refs[name] for name in FEEDBACK_OUTPUTS),
+        refs["confirmation"],
+        refs["feedback_id"],
+        refs["finding_ratings"],
+        refs["finding_corrections"],
     ]
-    outputs = [
-        refs["raw"],
-        refs["parsed"],
-        refs["validity"],
-        refs["status"],
-        refs["timings"],
-        refs["result_state"],
-    ]
+    refs["analyze"].click(
+        start_feedback, None, feedback_resets, api_visibility="private", queue=False
+    )
     # Per-backend limits are enforced by Services.gate; the event itself must not serialise users.
     event = refs["analyze"].click(
         analyze,
-        inputs=inputs,
-        outputs=outputs,
+        inputs=[refs[ANALYZE_INPUTS[name]] for name in ANALYZE_INPUTS],
+        outputs=[refs[name] for name in ANALYZE_OUTPUTS],
         api_name="analyze",
+        api_description="Analyze one image: the model's raw answer, the parsed findings, a "
+        "readable report and the provenance of exactly what was sent.",
         concurrency_limit=None,
         show_progress="minimal",
     )
-    refs["stop"].click(None, None, None, cancels=[event])
+    event.then(
+        end_feedback,
+        inputs=[refs["result_state"]],
+        outputs=[refs[name] for name in ("save", "feedback_hint")],
+        api_visibility="private",
+        queue=False,
+    )
+
+    def stopped(result: Any) -> dict:
+        if result is not None:
+            return {}
+        named = {"status": "**Stopped.** Nothing was kept from this analysis."}
+        named.update(result_view.feedback_after(None))
+        return {refs[k]: v for k, v in named.items()}
+
+    refs["stop"].click(
+        stopped,
+        inputs=[refs["result_state"]],
+        outputs=[refs[name] for name in ("status", "save", "feedback_hint")],
+        cancels=[event],
+        api_visibility="private",
+        queue=False,
+    )
     return event
 
 
@@ -128,7 +167,7 @@ def launch_options(services: Services) -> dict[str, Any]:
         "server_port": server.port,
         "root_path": server.root_path or None,
         "max_file_size": f"{server.max_upload_mb}mb",
-        "footer_links": [],
+        "footer_links": ["api"],  # "Use via API": the analyze and save_feedback endpoints
         "run_history": False,
         "enable_monitoring": False,
         "show_error": False,

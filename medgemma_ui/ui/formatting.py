@@ -57,35 +57,37 @@ def timings_markdown(timings_ms: Mapping[str, float]) -> str:
     return "**Timings:** " + " · ".join(parts)
 
 
-def validity_markdown(result: Any) -> str:
-    """One plain statement of whether the parsed findings can be trusted to match the template."""
-    findings = result.final.findings
-    retried = (
-        f"\n\nThe first answer was invalid, so the model was asked again "
-        f"({result.retries} {'retry' if result.retries == 1 else 'retries'})."
-        if result.retries
-        else ""
+def facts_summary_markdown(info: Mapping[str, Any]) -> str:
+    """One line under the preview: format, modality, size, frame and window."""
+    parts = [str(info.get("source_format") or "").upper()]
+    parts += [str(info[k]) for k in ("modality", "body_part") if info.get(k)]
+    size = info.get("original_size")
+    if isinstance(size, list | tuple) and len(size) == 2:
+        parts.append(f"{size[0]} × {size[1]} px")
+    count = int(info.get("frame_count") or 1)
+    if count > 1:
+        parts.append(f"frame {int(info.get('frame_index') or 0) + 1} of {count}")
+    if info.get("window"):
+        parts.append(f"window: {window_label(str(info['window']))}")
+    return " · ".join(p for p in parts if p)
+
+
+def provenance_markdown(provenance: Any) -> str:
+    """The compact line under a result: what exactly was sent, to what."""
+    images = ", ".join(f"`{sha[:12]}`" for sha in provenance.image_sha256)
+    where = []
+    if provenance.frame_count > 1 and provenance.frame_index is not None:
+        where.append(f"frame {provenance.frame_index + 1} of {provenance.frame_count}")
+    if provenance.window:
+        where.append(window_label(provenance.window))
+    prompt = "edited prompt" if provenance.prompt_edited else "the template's own prompt"
+    retries = {0: "no retry", 1: "1 retry"}.get(provenance.retries, f"{provenance.retries} retries")
+    return (
+        f"**Sent:** image SHA-256 {images}"
+        + (f" ({', '.join(where)})" if where else "")
+        + f" · template {provenance.template} v{provenance.template_version}"
+        + f" · {prompt} `{provenance.prompt_sha256[:12]}`"
+        + f" · {provenance.backend}, model `{provenance.model or 'unknown'}`"
+        + f" · max {provenance.max_tokens} tokens, temperature {provenance.temperature:g}"
+        + f" · {retries} · app {provenance.app_version}"
     )
-    retry_error = getattr(result, "retry_error", "")
-    if retry_error:
-        retried += f"\n\nThe retry failed ({retry_error}); the first answer is shown."
-    constrained = (
-        "\n\nThe backend was asked to follow the template's JSON schema."
-        if result.structured_output
-        else ""
-    )
-    if findings.valid:
-        how = "after repair" if findings.repaired else "as returned"
-        notes = "".join(f"\n- {n}" for n in getattr(findings, "normalisations", []) or [])
-        head = f"**Valid findings** for this template ({how})."
-        return head + (f"\n\nAdjusted:{notes}" if notes else "") + retried + constrained
-    if findings.data is None:
-        head = "**No findings could be read**: the answer contains no usable JSON."
-    else:
-        count = len(findings.errors)
-        head = (
-            f"**Not valid for this template**: {count} "
-            f"{'problem' if count == 1 else 'problems'}. The parsed data is shown as found."
-        )
-    problems = "".join(f"\n- {e}" for e in findings.errors)
-    return head + problems + retried + constrained

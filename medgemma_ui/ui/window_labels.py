@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from medgemma_ui.imaging.windowing import AUTO_PERCENTILES, WINDOW_PRESETS
 
+# The window choice that means "this image's default" (the API's default; imaging's None).
+DEFAULT_WINDOW = "default"
+
 _FIXED = {
+    DEFAULT_WINDOW: "Default for this image",
     "medgemma": "MedGemma CT encoding (3 windows as RGB)",
     "file": "As stored in the file",
     "auto": f"Auto contrast ({AUTO_PERCENTILES[0]:g}–{AUTO_PERCENTILES[1]:g} percentile)",
@@ -29,3 +33,8 @@ def window_label(name: str) -> str:
 
 def window_choices(names: list[str]) -> list[tuple[str, str]]:
     return [(window_label(n), n) for n in names]
+
+
+def window_argument(choice: str | None) -> str | None:
+    """The dropdown's value as `prepare(window=...)` takes it."""
+    return None if not choice or choice == DEFAULT_WINDOW else choice

@@ -49,7 +49,7 @@ def test_dicom_preview_window_and_analysis(page: Page, app_url: str):
     expect(page.locator("#notice")).to_contain_text("not a medical device")
     upload(page, EXAMPLES / "ct_head.dcm")
     first = preview_src(page)
-    expect(page.locator("#facts")).to_contain_text("CT")
+    expect(page.locator("#facts-summary")).to_contain_text("CT")
     expect(page.locator("#window input")).to_have_value(
         "MedGemma CT encoding (3 windows as RGB)", timeout=TIMEOUT_MS
     )
@@ -58,15 +58,23 @@ def test_dicom_preview_window_and_analysis(page: Page, app_url: str):
     expect(page.locator("#template input")).to_have_value("CT", timeout=TIMEOUT_MS)
 
     choose(page, "window", "Brain (W 80 / L 40)")
-    expect(page.locator("#facts")).to_contain_text("Brain (W 80", timeout=TIMEOUT_MS)
+    expect(page.locator("#facts-summary")).to_contain_text("Brain (W 80", timeout=TIMEOUT_MS)
     assert preview_src(page) != first
     choose(page, "template", "Chest X-ray")  # the loopback model always answers a CXR report
 
     page.get_by_role("button", name="Analyze").click()
     expect(page.locator("#raw textarea")).to_have_value(CXR_ANSWER, timeout=TIMEOUT_MS)
+    expect(page.locator("#validity")).to_contain_text("Valid findings", timeout=TIMEOUT_MS)
+    # The report reads as a report: impression first, sections in words, lists as bullets.
+    report = page.locator("#report")
+    expect(report).to_contain_text("Impression")
+    text = report.inner_text()
+    assert text.index("Impression") < text.index("Cardiac size") < text.index("Pulmonary")
+    assert "cardiac_size" not in text and "Normal" in text
+    page.get_by_role("tab", name="Findings as JSON").click()
     expect(page.locator("#parsed")).to_contain_text("cardiac_size", timeout=TIMEOUT_MS)
-    expect(page.locator("#validity")).to_contain_text("Valid findings")
     expect(page.locator("#timings")).to_contain_text("total")
+    expect(page.locator("#provenance-line")).to_contain_text("SHA-256")
 
     # Run history is off: nothing about the upload is kept in the browser.
     stored = page.evaluate("JSON.stringify(Object.assign({}, window.localStorage))")
@@ -78,7 +86,7 @@ def test_text_file_gets_a_clear_sentence(page: Page, app_url: str, tmp_path: Pat
     notes.write_text("Discharge letter.\n" * 50)
     page.goto(app_url)
     upload(page, notes)
-    expect(page.locator("#facts")).to_contain_text("cannot be used", timeout=TIMEOUT_MS)
+    expect(page.locator("#facts-summary")).to_contain_text("cannot be used", timeout=TIMEOUT_MS)
     expect(page.locator("#preview img")).to_have_count(0)
 
 
@@ -100,6 +108,7 @@ def test_stop_cancels_a_slow_request(page: Page, tmp_path: Path):
         while not slow.requests[-1].disconnected and time.monotonic() < deadline:
             time.sleep(0.1)
         assert slow.requests[-1].disconnected, "Stop did not close the backend stream"
+        expect(page.locator("#status")).to_contain_text("Stopped", timeout=TIMEOUT_MS)
         expect(page.locator("#raw textarea")).to_have_value("")
 
 
@@ -123,12 +132,23 @@ def test_rating_is_saved_updated_and_exported_without_identifiers(
         preview_src(page)
         expect(page.locator("#template input")).to_have_value("CT", timeout=TIMEOUT_MS)
         choose(page, "template", "Chest X-ray")
+        save = page.get_by_role("button", name="Save rating")
+        expect(save).to_be_disabled()  # nothing to rate yet, and the panel says why
+        expect(page.locator("#feedback-hint")).to_contain_text("analyze an image first")
         page.get_by_role("button", name="Analyze").click()
         expect(page.locator("#validity")).to_contain_text("Valid findings", timeout=TIMEOUT_MS)
+        expect(save).to_be_enabled(timeout=TIMEOUT_MS)
         page.locator("#overall").get_by_label("Agree", exact=True).check()
         first_mark = page.locator(".finding-mark").first
         expect(first_mark).to_be_visible(timeout=TIMEOUT_MS)
-        first_mark.get_by_label("Correct", exact=True).check()
+        first_mark.get_by_label("Accept", exact=True).check()
+        # Correcting a finding's text in place marks it "modify".
+        wording = page.locator(".finding-text textarea").nth(1)
+        wording.fill("Right lower lobe consolidation.")
+        expect(page.locator(".finding-mark").nth(1).get_by_label("Modify")).to_be_checked(
+            timeout=TIMEOUT_MS
+        )
+        page.locator("#added-findings textarea").fill("Small left effusion.")
         page.locator("#comment textarea").fill("Heart size fine; note the line.")
         page.locator("#reviewer textarea").fill("Reviewer 7")
         page.get_by_role("button", name="Save rating").click()
@@ -166,7 +186,16 @@ def test_rating_is_saved_updated_and_exported_without_identifiers(
         assert record.overall_rating == "disagree"
         assert record.reviewer == "Reviewer 7"
         assert record.comment == "Heart size fine; note the line."
-        assert list(record.finding_ratings.values()) == ["correct"]
+        assert record.finding_ratings == {
+            "cardiac_size": "accept",
+            "pulmonary_findings[0]": "modify",
+        }
+        assert record.finding_corrections == {
+            "pulmonary_findings[0]": "Right lower lobe consolidation."
+        }
+        assert record.added_findings == ["Small left effusion."]
+        assert record.provenance["image_sha256"] == [record.image_sha256]
+        assert record.provenance["template"] == "cxr"
         assert record.raw_answers == [CXR_ANSWER]
         out = tmp_path / "export.csv"
         with out.open("w", newline="", encoding="utf-8") as handle:

@@ -243,7 +243,7 @@ def test_a_hanging_request_does_not_slow_other_users(slow_app, png_path) -> None
         slow_record = slow_requests()[0]
 
         started = time.monotonic()
-        raw, parsed, _validity, status, _timings = fast_client.predict(
+        _preview, raw, parsed, *_, status, _timings, _note = fast_client.predict(
             *analyze_args(png_path, ""), api_name="/analyze"
         )
         fast_elapsed = time.monotonic() - started

@@ -148,7 +148,7 @@ def test_patient_identifiers_stay_out_of_requests_logs_and_errors(
         outputs = client.predict(*analyze_args(dicom_path, template="ct"), api_name="/analyze")
         broken_error = user_error(client, analyze_args(broken, template="ct"))
 
-    raw = outputs[0]
+    raw = outputs[1]  # after the image sent
     assert raw == CXR_ANSWER  # the good file went through analyze
     assert len(server.requests) == 1  # the broken one never reached the backend
     assert "image" in broken_error.lower() or "dicom" in broken_error.lower(), broken_error

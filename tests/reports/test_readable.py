@@ -462,7 +462,7 @@ def test_prose_answer() -> None:
 def test_cut_off_by_finish_reason() -> None:
     sentence = sentence_for("The heart is normal in size and the", finish_reason="length")
     assert sentence == (
-        "The answer was cut off at the 512-token limit; raise Max tokens and analyse again."
+        "The answer was cut off at the 512-token limit; raise Max tokens and analyze again."
     )
 
 
@@ -471,7 +471,7 @@ def test_cut_off_seen_in_a_truncated_json_parse() -> None:
     assert CUT_OFF in parse_findings(raw, CXR).errors
     sentence = sentence_for(raw, finish_reason=None, max_tokens=256)
     assert sentence == (
-        "The answer was cut off at the 256-token limit; raise Max tokens and analyse again."
+        "The answer was cut off at the 256-token limit; raise Max tokens and analyze again."
     )
 
 
@@ -480,7 +480,7 @@ def test_wrong_fields() -> None:
     sentence = sentence_for(raw)
     assert sentence == (
         "The answer did not match the template's fields (2 problems, listed below); "
-        "analyse again or correct the findings by hand."
+        "analyze again or correct the findings by hand."
     )
     findings = parse_findings(json.dumps({"impression": "x"}), CXR)
     labelled = invalid_answer_sentence(
@@ -506,12 +506,12 @@ def test_many_problems_are_counted_past_the_cap() -> None:
 
 def test_other_unreadable_answers() -> None:
     assert sentence_for("   ") == (
-        "The model returned an empty answer, so no findings could be read; analyse again."
+        "The model returned an empty answer, so no findings could be read; analyze again."
     )
     sentence = sentence_for("[1, 2]")
     assert sentence == (
         "No findings could be read from the answer (the answer's JSON is an array, not an "
-        "object); analyse again."
+        "object); analyze again."
     )
 
 

@@ -73,7 +73,7 @@ def test_login_required_when_users_configured(tmp_path):
             client = Client(
                 url, auth=("clinician", "ward-round-7"), verbose=False, analytics_enabled=False
             )
-            raw, *_ = client.predict(
+            _preview, raw, *_ = client.predict(
                 handle_file(str(png)),
                 None,
                 0,

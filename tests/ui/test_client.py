@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -23,7 +24,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "assets" / "examples"
 def analyze_args(path: Path, template: str = "cxr", **overrides):
     args = {
         "file_path": handle_file(str(path)),
-        "window": None,
+        "window": "default",
         "frame": 0,
         "backend": "openai",
         "template": template,
@@ -37,16 +38,50 @@ def analyze_args(path: Path, template: str = "cxr", **overrides):
     return list(args.values())
 
 
+# The analyze API's outputs, in order (their labels name them in "Use via API").
+OUTPUTS = (
+    "preview",
+    "raw",
+    "parsed",
+    "validity",
+    "report",
+    "provenance",
+    "provenance_line",
+    "status",
+    "timings",
+    "note",
+)
+
+
+def named(outputs) -> dict:
+    assert len(outputs) == len(OUTPUTS)
+    return dict(zip(OUTPUTS, outputs, strict=True))
+
+
+def sent_sha256(body: dict) -> list[str]:
+    parts = body["messages"][0]["content"]
+    urls = [p["image_url"]["url"] for p in parts if p["type"] == "image_url"]
+    return [hashlib.sha256(base64.b64decode(u.split(",", 1)[1])).hexdigest() for u in urls]
+
+
 @pytest.fixture(scope="module")
 def model_server():
     with ModelServer(Script(token_delay_s=0.01, token_size=6)) as server:
         yield server
 
 
+_DATABASES: dict[str, Path] = {}
+
+
+def client_db(app_url: str) -> Path:
+    return _DATABASES[app_url]
+
+
 @pytest.fixture(scope="module")
 def app_url(model_server, tmp_path_factory):
     settings = settings_for(model_server, tmp_path_factory.mktemp("app"))
     with running_app(settings) as url:
+        _DATABASES[url] = settings.feedback.db_path
         yield url
 
 
@@ -67,13 +102,14 @@ def test_png_streams_and_returns_raw_and_parsed(client, model_server, png_path):
     before = len(model_server.requests)
     job = client.submit(*analyze_args(png_path), api_name="/analyze")
     updates = list(job)
-    raw, parsed, validity, _status, timings = job.result()
+    out = named(job.result())
+    raw, parsed, validity, timings = out["raw"], out["parsed"], out["validity"], out["timings"]
     assert raw == CXR_ANSWER
     assert parsed == json.loads(CXR_ANSWER)
     assert "Valid findings" in validity
     assert "prepare" in timings and "total" in timings
     # Streamed: intermediate updates hold growing prefixes of the answer.
-    partials = [u[0] for u in updates if isinstance(u[0], str) and u[0]]
+    partials = [u[1] for u in updates if isinstance(u[1], str) and u[1]]
     assert len(partials) >= 3
     assert all(CXR_ANSWER.startswith(p) for p in partials)
     assert len(model_server.requests) == before + 1
@@ -94,13 +130,93 @@ def test_request_is_one_user_message_image_first(client, model_server, png_path)
 
 
 def test_dicom_through_the_api(client, model_server):
-    raw, parsed, validity, _, _ = client.predict(
-        *analyze_args(EXAMPLES / "ct_head.dcm", template="ct", retries=0), api_name="/analyze"
+    out = named(
+        client.predict(
+            *analyze_args(EXAMPLES / "ct_head.dcm", template="ct", retries=0), api_name="/analyze"
+        )
     )
-    assert raw == CXR_ANSWER  # the loopback model answers the same text whatever the template
-    assert parsed == json.loads(CXR_ANSWER)
-    # The CT schema does not match the CXR answer: the app must say so, not pretend.
-    assert "Not valid for this template" in validity
+    assert (
+        out["raw"] == CXR_ANSWER
+    )  # the loopback model answers the same text whatever the template
+    assert out["parsed"] == json.loads(CXR_ANSWER)
+    # The CT schema does not match the CXR answer: the app must say so, in plain words.
+    assert "Not usable" in out["validity"]
+    assert "$." not in out["validity"]
+    assert "body region" in out["validity"]
+
+
+def test_only_the_file_and_a_template_sends_that_templates_prompt(client, model_server):
+    """Defect 3 of issue 12: the prompt parameter defaulted to the chest X-ray text."""
+    from medgemma_ui.templates import get_template
+
+    before = len(model_server.requests)
+    out = named(
+        client.predict(
+            file_path=handle_file(str(EXAMPLES / "ct_head.dcm")), template="ct", api_name="/analyze"
+        )
+    )
+    sent = model_server.requests[before].body["messages"][0]["content"][1]["text"]
+    assert sent == get_template("ct").build_prompt()
+    assert out["provenance"]["template"] == "ct"
+    assert out["provenance"]["prompt"] == sent and out["provenance"]["prompt_edited"] is False
+
+
+def test_only_the_file_suggests_the_template_and_binds_the_provenance(client, model_server):
+    from medgemma_ui import __version__
+    from medgemma_ui.templates import get_template
+
+    before = len(model_server.requests)
+    out = named(
+        client.predict(
+            file_path=handle_file(str(EXAMPLES / "mri_shoulder.dcm")), api_name="/analyze"
+        )
+    )
+    requests = model_server.requests[before:]
+    first = requests[0].body
+    provenance = out["provenance"]
+    assert provenance["template"] == "mri"  # suggested by the DICOM's modality
+    assert first["messages"][0]["content"][1]["text"] == get_template("mri").build_prompt()
+    assert provenance["image_sha256"] == sent_sha256(first)
+    assert all(sent_sha256(r.body) == provenance["image_sha256"] for r in requests)
+    assert provenance["retries"] == len(requests) - 1
+    assert provenance["backend"] == "openai" and provenance["model"] == model_server.script.model
+    assert provenance["app_version"] == __version__
+    frames = provenance["frame_count"]
+    assert provenance["frame_index"] == frames // 2
+    # The image returned is the one sent: its pixels decode from the same JPEG.
+    sent_jpeg = Image.open(
+        io.BytesIO(
+            base64.b64decode(
+                first["messages"][0]["content"][0]["image_url"]["url"].split(",", 1)[1]
+            )
+        )
+    )
+    shown = Image.open(out["preview"])
+    assert np.array_equal(np.asarray(shown.convert("RGB")), np.asarray(sent_jpeg.convert("RGB")))
+    assert provenance["image_sha256"][0][:12] in out["provenance_line"]
+
+
+def test_a_rating_through_the_api_keeps_the_provenance(app_url, model_server, png_path):
+    from medgemma_ui.feedback import FeedbackStore
+
+    client = Client(app_url, verbose=False, analytics_enabled=False)
+    out = named(client.predict(handle_file(str(png_path)), template="cxr", api_name="/analyze"))
+    message, reviewer = client.predict(
+        overall="agree", comment="Fine.", reviewer="Dr API", api_name="/save_feedback"
+    )
+    assert "Rating saved" in message and reviewer == "Dr API"
+    reference = message.split("`")[1]
+    db = client_db(app_url)
+    with FeedbackStore(db) as store:
+        [record] = [r for r in store.iter_all() if r.id.startswith(reference)]
+    assert record.provenance == out["provenance"]
+    assert record.image_sha256 == out["provenance"]["image_sha256"][0]
+
+
+def test_a_rating_without_a_result_is_refused(app_url):
+    client = Client(app_url, verbose=False, analytics_enabled=False)
+    with pytest.raises(Exception, match="no result to rate"):
+        client.predict(overall="agree", api_name="/save_feedback")
 
 
 def test_patient_name_and_file_name_never_reach_the_backend(client, model_server, tmp_path):
@@ -129,7 +245,7 @@ def test_text_file_gives_one_clear_sentence(client, tmp_path):
 
 def test_missing_file_asks_for_an_upload(client):
     with pytest.raises(Exception, match="Upload an image"):
-        client.predict(None, None, 0, "openai", "cxr", "", 512, 0.0, True, 1, api_name="/analyze")
+        client.predict(None, api_name="/analyze")
 
 
 def test_retry_after_an_invalid_answer(model_server, tmp_path, png_path):
@@ -138,14 +254,13 @@ def test_retry_after_an_invalid_answer(model_server, tmp_path, png_path):
         settings = settings_for(server, tmp_path)
         with running_app(settings) as url:
             client = Client(url, verbose=False, analytics_enabled=False)
-            raw, parsed, validity, _, _ = client.predict(
-                *analyze_args(png_path), api_name="/analyze"
-            )
+            out = named(client.predict(*analyze_args(png_path), api_name="/analyze"))
+            raw, parsed, validity = out["raw"], out["parsed"], out["validity"]
     assert len(server.requests) == 2
     retry_text = server.requests[1].body["messages"][0]["content"][1]["text"]
     assert "I think the heart looks a bit big." in retry_text
     assert parsed == json.loads(CXR_ANSWER)
-    assert "asked again" in validity
+    assert "asked again" in validity and out["provenance"]["retries"] == 1
     assert raw.startswith("I think the heart looks a bit big.")
     assert raw.endswith(CXR_ANSWER)
 

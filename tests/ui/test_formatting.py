@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+from medgemma_ui.templates import resolve_template_id, suggest_template
 from medgemma_ui.ui.formatting import (
+    facts_summary_markdown,
     image_facts_markdown,
     timings_markdown,
-    validity_markdown,
     warnings_markdown,
 )
-from medgemma_ui.ui.handlers.preview import suggest_template
+from medgemma_ui.ui.handlers.result_view import validity_sentence
 
 
 def test_facts_show_non_identifying_fields_and_frames():
@@ -37,23 +38,46 @@ def test_warnings_are_listed():
     assert warnings_markdown({}) == ""
 
 
-def _result(valid: bool, data, errors, retries=0, repaired=False, structured=False):
-    findings = SimpleNamespace(valid=valid, data=data, errors=errors, repaired=repaired)
+def _result(valid: bool, data, errors, retries=0, finish_reason="stop", template_id="cxr"):
+    findings = SimpleNamespace(valid=valid, data=data, errors=errors)
     return SimpleNamespace(
-        final=SimpleNamespace(findings=findings), retries=retries, structured_output=structured
+        final=SimpleNamespace(findings=findings, finish_reason=finish_reason),
+        retries=retries,
+        retry_error="",
+        template_id=template_id,
+        generation={"max_tokens": 256},
     )
 
 
-def test_validity_statements_are_plain():
-    assert "Valid findings" in validity_markdown(_result(True, {"a": 1}, []))
-    assert "after repair" in validity_markdown(_result(True, {"a": 1}, [], repaired=True))
-    invalid = validity_markdown(_result(False, {"a": 1}, ["$.b: required key is missing"]))
-    assert "Not valid for this template" in invalid and "$.b: required key" in invalid
-    assert "1 problem." in invalid
-    none = validity_markdown(_result(False, None, ["The answer contains no JSON object"]))
-    assert "No findings could be read" in none
-    retried = validity_markdown(_result(True, {"a": 1}, [], retries=1, structured=True))
-    assert "asked again (1 retry)" in retried and "JSON schema" in retried
+def test_validity_is_one_plain_sentence_with_the_cause_and_what_to_do():
+    assert validity_sentence(_result(True, {"a": 1}, [])).startswith("**Valid findings**")
+    wrong = validity_sentence(
+        _result(False, {"cardiac_size": "normal"}, ["$.impression: required key is missing"])
+    )
+    head, *problems = wrong.split("\n")
+    assert head.startswith("**Not usable as it stands.**") and head.count(". ") <= 2
+    assert problems and all(p.startswith("- ") for p in problems)
+    assert "$." not in wrong and "impression" in wrong.lower()
+    prose = validity_sentence(_result(False, None, ["The answer contains no JSON object"]))
+    assert "\n" not in prose and "JSON" in prose
+    cut = validity_sentence(_result(False, {"a": 1}, ["x"], finish_reason="length"))
+    assert "256" in cut and "Max tokens" in cut
+    retried = validity_sentence(_result(True, {"a": 1}, [], retries=1))
+    assert "asked again once" in retried
+
+
+def test_facts_summary_is_one_line_with_the_frame_counted_from_one():
+    info = {
+        "source_format": "dicom",
+        "modality": "MR",
+        "original_size": [64, 64],
+        "frame_index": 1,
+        "frame_count": 10,
+        "window": "file",
+    }
+    line = facts_summary_markdown(info)
+    assert "\n" not in line
+    assert line.startswith("DICOM · MR · 64 × 64 px · frame 2 of 10")
 
 
 def test_timings_in_seconds():
@@ -71,3 +95,6 @@ def test_template_suggested_from_dicom_modality_only():
     leg = {"source_format": "dicom", "modality": "CR", "body_part": "LEG"}
     assert suggest_template(leg) is None
     assert suggest_template({"source_format": "png", "modality": "CT"}) is None
+    assert resolve_template_id("auto", {"source_format": "dicom", "modality": "CT"}) == "ct"
+    assert resolve_template_id("auto", {"source_format": "png"}) == "general"
+    assert resolve_template_id("derm", {"source_format": "dicom", "modality": "CT"}) == "derm"

@@ -1,4 +1,6 @@
-"""Under each result: the clinician's overall rating, per-finding marks, corrections, comment."""
+"""Under each result: the clinician's review. Overall rating; per finding accept, reject or
+correct the text in place (IHE AI Results' accept / reject / modify); findings the model missed;
+a corrected impression and a comment."""
 
 from __future__ import annotations
 
@@ -7,44 +9,53 @@ from typing import Any
 import gradio as gr
 
 from medgemma_ui.ui.handlers import feedback as feedback_handlers
+from medgemma_ui.ui.handlers.result_view import NO_RESULT_HINT
 from medgemma_ui.ui.services import Services
 
 Refs = dict[str, Any]
 
 OVERALL_CHOICES = [("Agree", "agree"), ("Partly agree", "partly_agree"), ("Disagree", "disagree")]
-FINDING_CHOICES = [("Correct", "correct"), ("Incorrect", "incorrect"), ("Unsure", "unsure")]
+FINDING_CHOICES = [("Accept", "accept"), ("Reject", "reject"), ("Modify", "modify")]
 REVIEWER_STORAGE_KEY = "medgemma_ui_reviewer"
 
 
 def render(services: Services) -> Refs:
     with gr.Accordion("4 · Rate these findings", open=True, elem_id="feedback"):
-        feedback_hint = gr.Markdown(
-            "Analyse an image first; your rating is attached to that result.",
-            elem_id="feedback-hint",
-        )
+        feedback_hint = gr.Markdown(NO_RESULT_HINT, elem_id="feedback-hint")
         overall = gr.Radio(
             label="Overall, do you agree with the model's findings?",
             choices=OVERALL_CHOICES,
             value=None,
+            interactive=False,
             elem_id="overall",
         )
-        finding_ratings = gr.State({})
-        findings_box = gr.Column(elem_id="finding-ratings")
+        findings_box = gr.Column(elem_id="finding-reviews")
         with gr.Row():
-            missed = gr.Textbox(
-                label="What was missed?", lines=2, elem_id="missed", scale=1, min_width=260
+            added = gr.Textbox(
+                label="Findings the model missed (one per line)",
+                value="",
+                lines=2,
+                interactive=False,
+                elem_id="added-findings",
+                scale=1,
+                min_width=260,
             )
             corrected = gr.Textbox(
                 label="Your impression (correction)",
+                value="",
                 lines=2,
+                interactive=False,
                 elem_id="corrected-impression",
                 scale=1,
                 min_width=260,
             )
-        comment = gr.Textbox(label="Comment", lines=2, elem_id="comment")
+        comment = gr.Textbox(
+            label="Comment", value="", lines=2, interactive=False, elem_id="comment"
+        )
         with gr.Row():
             reviewer = gr.Textbox(
                 label="Your name or pseudonym (optional, remembered in this browser)",
+                value="",
                 elem_id="reviewer",
                 scale=2,
                 min_width=220,
@@ -56,14 +67,15 @@ def render(services: Services) -> Refs:
                 scale=1,
                 min_width=160,
             )
-        save = gr.Button("Save rating", variant="primary", elem_id="save-rating")
+        save = gr.Button("Save rating", variant="primary", interactive=False, elem_id="save-rating")
         confirmation = gr.Markdown("", elem_id="feedback-confirmation")
     return {
         "feedback_hint": feedback_hint,
         "overall": overall,
-        "finding_ratings": finding_ratings,
+        "finding_ratings": gr.State({}),
+        "finding_corrections": gr.State({}),
         "findings_box": findings_box,
-        "missed": missed,
+        "added": added,
         "corrected": corrected,
         "comment": comment,
         "reviewer": reviewer,
@@ -75,27 +87,40 @@ def render(services: Services) -> Refs:
     }
 
 
-def render_finding_marks(refs: Refs) -> None:
-    """One Correct/Incorrect/Unsure choice per parsed finding, rebuilt for every new result."""
+def render_finding_reviews(refs: Refs) -> None:
+    """Per parsed finding: Accept / Reject / Modify and its text, editable in place."""
 
     with refs["findings_box"]:
 
         @gr.render(inputs=[refs["result_state"]])
-        def marks(result: Any) -> None:
+        def reviews(result: Any) -> None:
             findings = feedback_handlers.rateable_findings(result)
             if not findings:
                 return
-            gr.Markdown("**Mark each finding** (optional)")
-            for label, path in findings:
-                radio = gr.Radio(
-                    label=label,
-                    choices=FINDING_CHOICES,
-                    value=None,
-                    key=f"finding-{path}",
-                    elem_classes=["finding-mark"],
-                )
+            gr.Markdown("**Each finding**: accept it, reject it, or correct its text in place.")
+            for title, path, text in findings:
+                with gr.Row(elem_classes=["finding-review"], equal_height=True):
+                    verdict = gr.Radio(
+                        label=title,
+                        choices=FINDING_CHOICES,
+                        value=None,
+                        key=f"verdict-{path}",
+                        interactive=True,
+                        elem_classes=["finding-mark"],
+                        scale=2,
+                        min_width=240,
+                    )
+                    wording = gr.Textbox(
+                        value=text,
+                        label=f"{title} (as the model wrote it; edit to correct)",
+                        key=f"wording-{path}",
+                        interactive=True,
+                        elem_classes=["finding-text"],
+                        scale=3,
+                        min_width=240,
+                    )
 
-                def remember(choice: str | None, ratings: dict, path: str = path) -> dict:
+                def choose(choice: str | None, ratings: dict, path: str = path) -> dict:
                     updated = dict(ratings or {})
                     if choice:
                         updated[path] = choice
@@ -103,49 +128,49 @@ def render_finding_marks(refs: Refs) -> None:
                         updated.pop(path, None)
                     return updated
 
-                radio.change(
-                    remember,
-                    inputs=[radio, refs["finding_ratings"]],
+                def edit(
+                    typed: str, ratings: dict, corrections: dict, path: str = path, text: str = text
+                ) -> tuple:
+                    ratings, corrections = dict(ratings or {}), dict(corrections or {})
+                    if typed.strip() and typed.strip() != text.strip():
+                        ratings[path] = "modify"
+                        corrections[path] = typed
+                        return ratings, corrections, "modify"
+                    corrections.pop(path, None)
+                    if ratings.get(path) == "modify":
+                        ratings.pop(path)
+                        return ratings, corrections, None
+                    return ratings, corrections, gr.skip()
+
+                verdict.input(
+                    choose,
+                    inputs=[verdict, refs["finding_ratings"]],
                     outputs=[refs["finding_ratings"]],
                     api_visibility="private",
                     queue=False,
                 )
+                # .change, not .input: pasted or dictated text counts too; equal text is a no-op.
+                wording.change(
+                    edit,
+                    inputs=[wording, refs["finding_ratings"], refs["finding_corrections"]],
+                    outputs=[refs["finding_ratings"], refs["finding_corrections"], verdict],
+                    api_visibility="private",
+                    queue=False,
+                    trigger_mode="always_last",
+                )
 
 
 def listen(refs: Refs, services: Services, demo: gr.Blocks, analysis_event: Any) -> None:
-    render_finding_marks(refs)
-
-    def reset_for_new_result(result: Any) -> tuple:
-        hint = (
-            "Rate the findings above. Nothing is stored until you press *Save rating*."
-            if result is not None
-            else "Analyse an image first; your rating is attached to that result."
-        )
-        return None, {}, None, "", "", "", "", hint
-
-    analysis_event.then(
-        reset_for_new_result,
-        inputs=[refs["result_state"]],
-        outputs=[
-            refs["feedback_id"],
-            refs["finding_ratings"],
-            refs["overall"],
-            refs["missed"],
-            refs["corrected"],
-            refs["comment"],
-            refs["confirmation"],
-            refs["feedback_hint"],
-        ],
-        api_visibility="private",
-        queue=False,
-    )
+    render_finding_reviews(refs)
 
     async def save(
         result: Any,
+        shown_image: dict | None,
         record_id: str | None,
         overall: str | None,
         ratings: dict,
-        missed: str,
+        corrections: dict,
+        added: str,
         corrected: str,
         comment: str,
         reviewer: str,
@@ -155,10 +180,12 @@ def listen(refs: Refs, services: Services, demo: gr.Blocks, analysis_event: Any)
         services.require_access(oauth_token)
         saved_id, message = await feedback_handlers.save_feedback(
             result,
+            shown_image,
             record_id,
             overall,
             ratings,
-            missed,
+            corrections,
+            added,
             corrected,
             comment,
             reviewer,
@@ -171,10 +198,12 @@ def listen(refs: Refs, services: Services, demo: gr.Blocks, analysis_event: Any)
         save,
         inputs=[
             refs["result_state"],
+            refs["shown_image"],
             refs["feedback_id"],
             refs["overall"],
             refs["finding_ratings"],
-            refs["missed"],
+            refs["finding_corrections"],
+            refs["added"],
             refs["corrected"],
             refs["comment"],
             refs["reviewer"],

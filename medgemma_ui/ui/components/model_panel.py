@@ -7,16 +7,30 @@ from typing import Any
 import gradio as gr
 
 from medgemma_ui.backends import MAX_TOKENS_CAP
-from medgemma_ui.templates import list_templates
+from medgemma_ui.templates import AUTO_TEMPLATE, list_templates
 from medgemma_ui.ui.handlers import model as model_handlers
+from medgemma_ui.ui.handlers import result_view
 from medgemma_ui.ui.services import Services
 
 Refs = dict[str, Any]
 
 
-def render(services: Services) -> Refs:
-    templates = list_templates()
-    first = templates[0]
+def template_dropdown() -> gr.Dropdown:
+    """Created before the layout (render=False): the examples beside the image set it too."""
+    return gr.Dropdown(
+        label="3 · Template",
+        choices=[("Suggested from the image", AUTO_TEMPLATE)]
+        + [(t.label, t.id) for t in list_templates()],
+        value=AUTO_TEMPLATE,
+        interactive=True,
+        elem_id="template",
+        scale=2,
+        min_width=220,
+        render=False,
+    )
+
+
+def render(services: Services, template: gr.Dropdown) -> Refs:
     defaults = services.settings.generation
     registry = services.registry
     with gr.Row(equal_height=False, elem_id="model-row"):
@@ -29,20 +43,15 @@ def render(services: Services) -> Refs:
             scale=3,
             min_width=300,
         )
-        template = gr.Dropdown(
-            label="3 · Template",
-            choices=[(t.label, t.id) for t in templates],
-            value=first.id,
-            interactive=True,
-            elem_id="template",
-            scale=2,
-            min_width=220,
-        )
+        template.render()
     backend_status = gr.Markdown("", elem_id="backend-status")
     with gr.Accordion("Advanced: prompt and generation settings", open=False, elem_id="advanced"):
         prompt = gr.Textbox(
             label="Prompt sent with the image (editable)",
-            value=first.build_prompt(),
+            # Empty means the template's own prompt (the API's default); the page fills it in.
+            value="",
+            placeholder="The chosen template's own prompt is sent. Pick a template to read and "
+            "edit it.",
             lines=10,
             max_lines=30,
             elem_id="prompt",
@@ -109,6 +118,16 @@ def listen(refs: Refs, services: Services, demo: gr.Blocks) -> None:
     refs["backend"].input(
         statuses, inputs=[refs["backend"]], outputs=status_outputs, api_visibility="private"
     )
+    # A result stays on screen after another template or backend is chosen, marked as such.
+    mark_inputs = [refs["result_state"], refs["template"], refs["backend"]]
+    for control in ("template", "backend"):
+        refs[control].change(
+            result_view.stale_note,
+            inputs=mark_inputs,
+            outputs=[refs["result_note"]],
+            api_visibility="private",
+            queue=False,
+        )
     # .change, not .input: picking an example sets the template too, and its prompt must follow.
     refs["template"].change(
         model_handlers.template_prompt,

@@ -1,7 +1,8 @@
-"""The analyze handler: prepare → stream the model's answer → parsed findings.
+"""The analyze handler: prepare → stream the model's answer → report, findings and provenance.
 
 It is an async generator so tokens reach the browser as they arrive, and Stop (a Gradio cancel)
-raises `CancelledError` inside it, which closes the backend's HTTP stream.
+raises `CancelledError` inside it, which closes the backend's HTTP stream. Its first update shows
+the image it is about to send, so the preview is always the model's input.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from medgemma_ui.analysis import (
 )
 from medgemma_ui.backends import BackendError
 from medgemma_ui.imaging import ImageError
-from medgemma_ui.templates import get_template
-from medgemma_ui.ui.formatting import timings_markdown, validity_markdown
+from medgemma_ui.templates import AUTO_TEMPLATE, get_template
+from medgemma_ui.ui.handlers.preview import frame_index
+from medgemma_ui.ui.handlers.result_view import empty_result, result_outputs
 from medgemma_ui.ui.services import Services
+from medgemma_ui.ui.window_labels import window_argument
 
 log = logging.getLogger(__name__)
 
@@ -33,81 +36,90 @@ log = logging.getLogger(__name__)
 # the first one goes at once.
 STREAM_INTERVAL_S = 0.1
 
+NOT_SET_UP = (
+    "The {label} backend is not set up on this server. Choose a backend marked ready, or ask "
+    "the person who runs this app to set this one up."
+)
 
-def _streaming(raw: str, status: str) -> tuple:
-    """An update while the answer streams. Plain values, not `gr.skip()`: Gradio builds a whole
-    component config for every skip on every yield, which dominated CPU with many users."""
-    return (raw, None, "", status, "", None)
+
+def _streaming(raw: str, status: str) -> dict[str, Any]:
+    """An update while the answer streams: only the raw text and the status change."""
+    return {"raw": raw, "status": status}
 
 
-def _options(
-    template_id: str,
-    prompt: str | None,
-    max_tokens: float,
-    temperature: float,
-    structured: bool,
-    retries: float,
-    window: str | None,
-    frame: float | None,
-) -> AnalysisOptions:
-    template = get_template(template_id)
-    edited = (
-        prompt is not None and prompt.strip() and prompt.strip() != template.build_prompt().strip()
-    )
+def _options(inputs: dict[str, Any]) -> AnalysisOptions:
+    template_id = inputs["template"] or AUTO_TEMPLATE
+    if template_id != AUTO_TEMPLATE:
+        get_template(template_id)  # an unknown id: KeyError with the valid ones listed
     return AnalysisOptions(
         template_id=template_id,
-        max_tokens=int(max_tokens),
-        temperature=float(temperature),
-        prompt_override=prompt if edited else None,
-        parse_retries=int(retries),
-        structured_output=bool(structured),
-        window=window or None,
-        frame=None if frame is None else int(frame),
+        max_tokens=int(inputs["max_tokens"]),
+        temperature=float(inputs["temperature"]),
+        prompt_override=inputs["prompt"],
+        parse_retries=int(inputs["retries"]),
+        structured_output=bool(inputs["structured"]),
+        window=window_argument(inputs["window"]),
+        frame=frame_index(inputs["frame"]),
     )
+
+
+class _Failure(Exception):
+    """A sentence for the user; shown in the status line and as the error."""
 
 
 async def analyze(
-    file_path: str | None,
-    window: str | None,
-    frame: float | None,
-    backend_name: str,
-    template_id: str,
-    prompt: str | None,
-    max_tokens: float,
-    temperature: float,
-    structured: bool,
-    retries: float,
-    services: Services,
-    progress: Any = None,
-) -> AsyncIterator[tuple]:
-    """Yields (raw, parsed, validity, status, timings, result) tuples."""
-    if not file_path:
-        raise gr.Error("Upload an image or DICOM file first, or pick one of the examples.")
+    inputs: dict[str, Any], services: Services, progress: Any = None
+) -> AsyncIterator[dict[str, Any]]:
+    """Yields `{output name: value}` updates; raises `gr.Error` with one sentence on failure."""
     try:
-        options = _options(
-            template_id, prompt, max_tokens, temperature, structured, retries, window, frame
-        )
+        async for update in _analyze(inputs, services, progress):
+            yield update
+    except _Failure as failure:
+        yield {"status": f"**Not analyzed.** {failure}"}
+        raise gr.Error(str(failure), print_exception=False) from None
+
+
+async def _analyze(
+    inputs: dict[str, Any], services: Services, progress: Any
+) -> AsyncIterator[dict[str, Any]]:
+    file_path = inputs["file_path"]
+    if not file_path:
+        raise _Failure("Upload an image or DICOM file first, or pick one of the examples.")
+    try:
+        options = _options(inputs)
     except (KeyError, ValueError) as exc:
-        raise gr.Error(str(exc).strip("'\"")) from None
+        raise _Failure(str(exc).strip("'\"")) from None
+    backend_name = inputs["backend"] or services.registry.default_name()
+    try:
+        backend = services.registry.get(backend_name)
+    except BackendError as exc:
+        raise _Failure(str(exc)) from None
+    if not backend.configured:
+        raise _Failure(NOT_SET_UP.format(label=backend.label))
+
     started = time.perf_counter()
     if progress is not None:
         progress(0.05, desc="Preparing the image")
     try:
         image = await services.prepare(file_path, window=options.window, frame=options.frame)
     except ImageError as exc:
-        raise gr.Error(str(exc), print_exception=False) from None
+        raise _Failure(str(exc)) from None
     prepare_ms = (time.perf_counter() - started) * 1000.0
+    # The image about to be sent is the one on screen, whatever the preview showed before.
+    yield {
+        **empty_result(f"Sending the image to {backend.label}…"),
+        "preview": image.image,
+        "shown_image": {"sha256": image.sha256},
+    }
 
     raw_parts: list[str] = []
     attempt_seen = 1
     last_emit = 0.0
     result: AnalysisResult | None = None
     try:
-        backend = services.registry.get(backend_name)
         async with services.gate(backend_name) as waited:
             if waited:
                 log.info("waited for a free slot on %s", backend_name)
-            yield _streaming("", f"Sending the image to {backend.label}…")
             async for event in run_analysis(image, options, backend):
                 if isinstance(event, Token):
                     if event.attempt != attempt_seen:
@@ -126,16 +138,9 @@ async def analyze(
                     result = event.result
     except BackendError as exc:
         log.warning("backend %s failed: %s", backend_name, exc.kind)
-        raise gr.Error(str(exc), print_exception=False) from None
+        raise _Failure(str(exc)) from None
     if result is None:
-        raise gr.Error("The analysis ended without a result; please try again.")
+        raise _Failure("The analysis ended without a result; please try again.")
     result.timings_ms = {"prepare": prepare_ms, **result.timings_ms}
     shown_raw = "".join(raw_parts) if result.retries else result.raw
-    yield (
-        shown_raw,
-        result.parsed,
-        validity_markdown(result),
-        f"Done · {result.backend} · model `{result.model}`",
-        timings_markdown(result.timings_ms),
-        result,
-    )
+    yield {**result_outputs(result, shown_raw), "preview": image.image}

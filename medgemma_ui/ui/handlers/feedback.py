@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import re
 from datetime import datetime
+from typing import Any
 
 import gradio as gr
 
@@ -15,11 +18,44 @@ from medgemma_ui.ui.services import Services
 log = logging.getLogger(__name__)
 
 
-def rateable_findings(result: AnalysisResult | None) -> list[tuple[str, str]]:
-    """(label, path) pairs for the findings a clinician can mark."""
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def value_at(parsed: Any, path: str) -> Any:
+    """The value a finding path (`pulmonary_findings[0]`, `a.b`) points to, or None."""
+    value = parsed
+    for key, index in _PATH_PART.findall(path):
+        if key and isinstance(value, dict):
+            value = value.get(key)
+        elif index and isinstance(value, list) and int(index) < len(value):
+            value = value[int(index)]
+        else:
+            return None
+    return value
+
+
+def finding_text(value: Any) -> str:
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return "" if value is None else str(value)
+
+
+def rateable_findings(result: AnalysisResult | None) -> list[tuple[str, str, str]]:
+    """(title, path, text) of each finding a clinician can accept, reject or correct."""
     if result is None:
         return []
-    return [(f.label, f.path) for f in finding_paths(result.parsed)]
+    out = []
+    for finding in finding_paths(result.parsed):
+        title = finding.label.split(": ", 1)[0]
+        out.append((title, finding.path, finding_text(value_at(result.parsed, finding.path))))
+    return out
+
+
+def added_findings(text: str | None) -> list[str]:
+    """One missed finding per line, blank lines ignored."""
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]
 
 
 def build_record(
@@ -28,14 +64,21 @@ def build_record(
     record_id: str | None,
     overall: str | None,
     finding_ratings: dict[str, str],
-    missed: str,
+    finding_corrections: dict[str, str],
+    added: str,
     corrected_impression: str,
     comment: str,
     reviewer: str,
     session_label: str,
     keep_image: bool,
 ) -> FeedbackRecord:
-    known_paths = {path for _, path in rateable_findings(result)}
+    known = {path: text for _, path, text in rateable_findings(result)}
+    ratings = {p: r for p, r in (finding_ratings or {}).items() if p in known and r}
+    corrections = {
+        p: t.strip()
+        for p, t in (finding_corrections or {}).items()
+        if ratings.get(p) == "modify" and t and t.strip() and t.strip() != known[p]
+    }
     return FeedbackRecord(
         id=record_id or "",
         session_label=(session_label or "").strip(),
@@ -51,23 +94,36 @@ def build_record(
         valid=result.valid,
         parse_errors=result.errors,
         overall_rating=overall or None,
-        finding_ratings={
-            p: r for p, r in (finding_ratings or {}).items() if p in known_paths and r
-        },
-        missed_findings=(missed or "").strip(),
+        finding_ratings=ratings,
+        finding_corrections=corrections,
+        added_findings=added_findings(added),
         corrected_impression=(corrected_impression or "").strip(),
         comment=(comment or "").strip(),
         timings_ms={k: float(v) for k, v in result.timings_ms.items()},
+        provenance=result.provenance.to_json(),
         image_jpeg=result.image_jpeg if keep_image and result.image_jpeg else None,
     )
 
 
+def check_bound(result: AnalysisResult | None, shown_image: dict | None) -> None:
+    """A rating is for the result on screen, computed from the image on screen (by hash)."""
+    if result is None:
+        raise gr.Error("There is no result to rate: analyze an image first.")
+    if not shown_image or shown_image.get("sha256") != result.image_sha256:
+        raise gr.Error(
+            "The image on screen is not the one this result was computed from, so the rating "
+            "was not saved. Press Analyze to get a result for this image, then rate it."
+        )
+
+
 async def save_feedback(
     result: AnalysisResult | None,
+    shown_image: dict | None,
     record_id: str | None,
     overall: str | None,
     finding_ratings: dict[str, str] | None,
-    missed: str,
+    finding_corrections: dict[str, str] | None,
+    added: str,
     corrected_impression: str,
     comment: str,
     reviewer: str,
@@ -75,18 +131,21 @@ async def save_feedback(
     services: Services,
 ) -> tuple[str, str]:
     """Save (or, until the next analysis, update) the rating. Returns (id, confirmation)."""
-    if result is None:
-        raise gr.Error("Analyse an image first; the rating is attached to that result.")
-    texts = (missed, corrected_impression, comment)
+    check_bound(result, shown_image)
+    assert result is not None
+    texts = (added, corrected_impression, comment)
     if not overall and not finding_ratings and not any((t or "").strip() for t in texts):
-        raise gr.Error("Choose an overall rating, mark a finding or write a comment before saving.")
+        raise gr.Error(
+            "Choose an overall rating, review a finding or write a comment before saving."
+        )
     try:
         record = build_record(
             result,
             record_id=record_id,
             overall=overall,
             finding_ratings=finding_ratings or {},
-            missed=missed,
+            finding_corrections=finding_corrections or {},
+            added=added,
             corrected_impression=corrected_impression,
             comment=comment,
             reviewer=reviewer,

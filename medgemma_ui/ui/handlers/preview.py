@@ -1,106 +1,121 @@
-"""Preview handlers: prepare the uploaded file and show exactly what the model will receive."""
+"""Preview handlers: prepare the uploaded file and show exactly what the model will receive.
+
+A new file, frame or window is a new image: the result computed from the previous one is cleared
+with it, so a rating can never be attached to an answer about another image.
+"""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import gradio as gr
 
 from medgemma_ui.imaging import ImageError, PreparedImage
-from medgemma_ui.ui.formatting import image_facts_markdown, warnings_markdown
+from medgemma_ui.templates import AUTO_TEMPLATE, suggest_template
+from medgemma_ui.templates.suggest import FALLBACK_TEMPLATE
+from medgemma_ui.ui.formatting import (
+    facts_summary_markdown,
+    image_facts_markdown,
+    warnings_markdown,
+)
+from medgemma_ui.ui.handlers.result_view import cleared_result
 from medgemma_ui.ui.services import Services
-from medgemma_ui.ui.window_labels import window_choices
+from medgemma_ui.ui.window_labels import DEFAULT_WINDOW, window_argument, window_choices
 
 log = logging.getLogger(__name__)
 
-EMPTY = (
-    None,
-    "",
-    "",
-    gr.update(visible=False, choices=[], value=None),
-    gr.update(visible=False),
-    gr.skip(),
-)
 
-_CHEST = ("CHEST", "THORAX", "LUNG")
-
-
-def suggest_template(info: dict) -> str | None:
-    """The template a DICOM's own modality points to, when the match is unambiguous."""
-    if info.get("source_format") != "dicom":
-        return None
-    modality = str(info.get("modality") or "").upper()
-    body_part = str(info.get("body_part") or "").upper()
-    if modality == "CT":
-        return "ct"
-    if modality == "MR":
-        return "mri"
-    if modality in {"CR", "DX", "DR"} and any(word in body_part for word in _CHEST):
-        return "cxr"
-    if modality == "OP":
-        return "fundus"
-    if modality == "SM":
-        return "pathology"
-    if modality == "US":
-        return "general"
-    return None
+def _no_image(facts: str = "") -> dict[str, Any]:
+    return {
+        "preview": None,
+        "facts_summary": facts,
+        "facts": "",
+        "warnings": "",
+        "window": gr.update(visible=False, value=DEFAULT_WINDOW),
+        "frame": gr.update(visible=False, value=0),
+        "template": gr.skip(),
+        "shown_image": None,
+        **cleared_result(),
+    }
 
 
-def _outputs(image: PreparedImage) -> tuple:
+def _image(image: PreparedImage) -> dict[str, Any]:
     info = image.info
     is_dicom = info.get("source_format") == "dicom"
     choices = list(info.get("window_choices") or []) if is_dicom else []
-    window_update = gr.update(
-        choices=window_choices(choices),
-        value=info.get("window") if choices else None,
-        visible=bool(choices),
-    )
     count = int(info.get("frame_count") or 1)
-    frame_update = gr.update(
-        minimum=0,
-        maximum=max(count - 1, 1),
-        value=int(info.get("frame_index") or 0),
-        visible=count > 1,
-        label=f"Frame (0–{count - 1}, default the middle one)",
-    )
-    return (
-        image.image,
-        image_facts_markdown(info),
-        warnings_markdown(info),
-        window_update,
-        frame_update,
-    )
+    return {
+        "preview": image.image,
+        "facts_summary": facts_summary_markdown(info),
+        "facts": image_facts_markdown(info),
+        "warnings": warnings_markdown(info),
+        "window": gr.update(
+            choices=window_choices(choices) if choices else window_choices([DEFAULT_WINDOW]),
+            value=info.get("window") if choices else DEFAULT_WINDOW,
+            visible=bool(choices),
+        ),
+        "frame": gr.update(
+            minimum=1,
+            maximum=max(count, 2),
+            value=int(info.get("frame_index") or 0) + 1,
+            visible=count > 1,
+            label=f"Frame (1–{count}; the middle one first)",
+        ),
+        "shown_image": {"sha256": image.sha256},
+    }
 
 
-def _refused(message: str) -> tuple:
-    return (None, f"**This file cannot be used.** {message}", *EMPTY[2:])
+def frame_index(frame: float | None) -> int | None:
+    """The UI's and API's 1-based frame number as a 0-based index; 0 or none: the default."""
+    if frame is None or int(frame) < 1:
+        return None
+    return int(frame) - 1
 
 
-async def _preview(
-    path: str | None,
-    window: str | None,
-    frame: int | None,
-    services: Services,
-    *,
-    pick_template: bool = False,
-) -> tuple:
-    if not path:
-        return EMPTY
+async def _prepare(path: str, window: str | None, frame: int | None, services: Services):
     try:
-        image = await services.prepare(path, window=window, frame=frame)
+        return await services.prepare(path, window=window, frame=frame)
     except ImageError as exc:
         log.info("image refused: %s", exc)  # the message never holds a file name or tag
         gr.Warning(str(exc))
-        return _refused(str(exc))
-    template = suggest_template(image.info) if pick_template else None
-    return (*_outputs(image), gr.skip() if template is None else template)
+        return exc
 
 
-async def preview_new_file(path: str | None, services: Services) -> tuple:
-    return await _preview(path, None, None, services, pick_template=True)
+async def preview_new_file(
+    path: str | None, template: str | None, services: Services
+) -> dict[str, Any]:
+    """A new file: its preview, its controls, the template it points to; no result yet."""
+    if not path:
+        return _no_image()
+    image = await _prepare(path, None, None, services)
+    if isinstance(image, ImageError):
+        return _no_image(f"**This file cannot be used.** {image}")
+    suggested = suggest_template(image.info)
+    if suggested is None and template in (None, "", AUTO_TEMPLATE):
+        suggested = FALLBACK_TEMPLATE
+    return {
+        **_image(image),
+        "template": gr.skip() if suggested is None else suggested,
+        **cleared_result(),
+    }
 
 
 async def preview_adjusted(
-    path: str | None, window: str | None, frame: float | None, services: Services
-) -> tuple:
-    return await _preview(path, window or None, None if frame is None else int(frame), services)
+    path: str | None,
+    window: str | None,
+    frame: float | None,
+    shown: dict | None,
+    services: Services,
+) -> dict[str, Any]:
+    """Another window or frame: a new preview; the result is cleared only if the image changed."""
+    if not path:
+        return _no_image()
+    image = await _prepare(path, window_argument(window), frame_index(frame), services)
+    if isinstance(image, ImageError):
+        return _no_image(f"**This file cannot be used.** {image}")
+    same = bool(shown) and shown.get("sha256") == image.sha256  # type: ignore[union-attr]
+    named = {**_image(image), "template": gr.skip()}
+    if not same:
+        named.update(cleared_result())
+    return named

@@ -1,0 +1,151 @@
+"""What the result area and the rating panel show in each phase: empty, analysing, done, stale.
+
+Each function returns `{output name: value}`; the components map names to their Gradio parts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from medgemma_ui.analysis import AnalysisResult
+from medgemma_ui.reports import invalid_answer_sentence, plain_problem, report_markdown
+from medgemma_ui.templates import AUTO_TEMPLATE, get_template
+from medgemma_ui.ui.formatting import provenance_markdown, timings_markdown
+
+# Outputs of the result area, in the order the analyze API returns them (names are API labels).
+RESULT_OUTPUTS = (
+    "raw",
+    "parsed",
+    "validity",
+    "report",
+    "provenance",
+    "provenance_line",
+    "status",
+    "timings",
+    "result_note",
+    "result_state",
+)
+# The rating controls whose state follows the result.
+FEEDBACK_FIELDS = ("overall", "added", "corrected", "comment")
+FEEDBACK_OUTPUTS = ("save", "feedback_hint", *FEEDBACK_FIELDS)
+
+NO_RESULT_HINT = (
+    "Nothing to rate yet: analyze an image first; your rating is attached to that result."
+)
+
+
+def cleared_result(status: str = "") -> dict[str, Any]:
+    """No result on screen (a new image, or none): the rating panel goes inactive too."""
+    return {**empty_result(status), **feedback_inactive(NO_RESULT_HINT)}
+
+
+def empty_result(status: str = "") -> dict[str, Any]:
+    """The result area with nothing in it (the rating panel is left as it is)."""
+    return {
+        "raw": "",
+        "parsed": None,
+        "validity": "",
+        "report": "",
+        "provenance": None,
+        "provenance_line": "",
+        "status": status,
+        "timings": "",
+        "result_note": "",
+        "result_state": None,
+    }
+
+
+def feedback_inactive(hint: str) -> dict[str, Any]:
+    return {
+        "save": gr.update(interactive=False),
+        "feedback_hint": hint,
+        **{name: gr.update(interactive=False) for name in FEEDBACK_FIELDS},
+    }
+
+
+def feedback_analysing() -> dict[str, Any]:
+    """A new analysis: the previous rating's fields are emptied; typing may start at once."""
+    return {
+        "save": gr.update(interactive=False),
+        "feedback_hint": "The model is answering. You can start writing; save once the answer "
+        "is in.",
+        "overall": gr.update(value=None, interactive=True),
+        "added": gr.update(value="", interactive=True),
+        "corrected": gr.update(value="", interactive=True),
+        "comment": gr.update(value="", interactive=True),
+    }
+
+
+def feedback_after(result: AnalysisResult | None) -> dict[str, Any]:
+    """When the analysis has ended: ready to rate, or why not. Typed text is kept."""
+    if result is None:
+        return {
+            "save": gr.update(interactive=False),
+            "feedback_hint": "There is no answer to rate; analyze again when ready.",
+        }
+    return {
+        "save": gr.update(interactive=True),
+        "feedback_hint": "Rate the findings: accept, reject or correct each one, add what was "
+        "missed. Nothing is stored until you press *Save rating*.",
+    }
+
+
+def validity_sentence(result: AnalysisResult) -> str:
+    """One sentence on whether the findings can be used; problems in plain words below it."""
+    findings = result.final.findings
+    schema = get_template(result.template_id).schema
+    notes = []
+    if result.retries:
+        times = "once" if result.retries == 1 else f"{result.retries} times"
+        notes.append(f"The first answer was not usable, so the model was asked again {times}.")
+    if result.retry_error:
+        notes.append(f"The retry failed ({result.retry_error}); the first answer is shown.")
+    if findings.valid:
+        head = "**Valid findings** for this template."
+        return " ".join([head, *notes])
+    sentence = invalid_answer_sentence(
+        has_data=findings.data is not None,
+        errors=list(findings.errors),
+        finish_reason=result.final.finish_reason,
+        max_tokens=int(result.generation.get("max_tokens", 0)),
+        schema=schema,
+    )
+    problems = [plain_problem(e, schema) for e in findings.errors] if findings.data else []
+    listed = "".join(f"\n- {p}" for p in dict.fromkeys(problems))
+    return " ".join([f"**Not usable as it stands.** {sentence}", *notes]) + listed
+
+
+def result_outputs(result: AnalysisResult, raw_shown: str) -> dict[str, Any]:
+    schema = get_template(result.template_id).schema
+    return {
+        "raw": raw_shown,
+        "parsed": result.parsed,
+        "validity": validity_sentence(result),
+        "report": report_markdown(result.parsed, schema)
+        or "*No findings could be read from this answer; the raw answer is shown.*",
+        "provenance": result.provenance.to_json(),
+        "provenance_line": provenance_markdown(result.provenance),
+        "status": f"Done · {result.backend} · model `{result.model}`",
+        "timings": timings_markdown(result.timings_ms),
+        "result_note": "",
+        "result_state": result,
+    }
+
+
+def stale_note(result: AnalysisResult | None, template_id: str | None, backend: str | None) -> str:
+    """Marks the result on screen when the template or backend chosen no longer matches it."""
+    if result is None:
+        return ""
+    template_changed = bool(
+        template_id and template_id != AUTO_TEMPLATE and template_id != result.template_id
+    )
+    if not template_changed and (not backend or backend == result.backend):
+        return ""
+    label = get_template(result.template_id).label
+    return (
+        f"**Previous result**: computed with the {label} template on the {result.backend} "
+        "backend. Press Analyze to apply your new choice; a rating now is saved for the result "
+        "as shown."
+    )

@@ -1,0 +1,113 @@
+"""A rating is bound to the result on screen and the image it was computed from (issue 12)."""
+
+from __future__ import annotations
+
+import gradio as gr
+import pytest
+
+from medgemma_ui.analysis import AnalysisOptions, run_analysis
+from medgemma_ui.analysis import Done as AnalysisDone
+from medgemma_ui.imaging import prepare
+from medgemma_ui.ui.handlers import feedback as feedback_handlers
+from medgemma_ui.ui.handlers.result_view import stale_note
+from tests.analysis.conftest import make_backend, make_server, png_bytes  # noqa: F401
+from tests.support.model_server import CXR_ANSWER
+
+
+@pytest.fixture
+async def result(make_server, make_backend):  # noqa: F811 (fixtures imported above)
+    backend = make_backend(make_server([CXR_ANSWER]))
+    image = prepare(png_bytes(seed=3))
+    options = AnalysisOptions(template_id="cxr")
+    async for event in run_analysis(image, options, backend):
+        if isinstance(event, AnalysisDone):
+            return event.result
+    raise AssertionError("no result")
+
+
+class _Store:
+    def __init__(self) -> None:
+        self.saved: list = []
+
+    def save(self, record) -> str:
+        self.saved.append(record)
+        return record.id
+
+
+class _Services:
+    def __init__(self) -> None:
+        from medgemma_ui.settings import Settings
+
+        self.settings = Settings.from_env({})
+        self.feedback_store = _Store()
+
+
+async def save(result, shown, services, **changes):
+    args = dict(
+        record_id=None,
+        overall="agree",
+        finding_ratings={},
+        finding_corrections={},
+        added="",
+        corrected_impression="",
+        comment="",
+        reviewer="",
+        session_label="",
+    )
+    args.update(changes)
+    return await feedback_handlers.save_feedback(result, shown, services=services, **args)
+
+
+async def test_a_rating_for_another_image_is_refused(result):
+    services = _Services()
+    other = prepare(png_bytes(seed=4)).sha256
+    with pytest.raises(gr.Error, match="not the one this result was computed from"):
+        await save(result, {"sha256": other}, services)
+    with pytest.raises(gr.Error, match="not the one this result was computed from"):
+        await save(result, None, services)  # the file was cleared or refused
+    with pytest.raises(gr.Error, match="no result to rate"):
+        await save(None, {"sha256": other}, services)
+    assert services.feedback_store.saved == []
+    await save(result, {"sha256": result.image_sha256}, services)
+    [record] = services.feedback_store.saved
+    assert record.image_sha256 == result.image_sha256
+    assert record.provenance == result.provenance.to_json()
+
+
+async def test_accept_reject_modify_and_added_findings_are_kept(result):
+    services = _Services()
+    findings = feedback_handlers.rateable_findings(result)
+    paths = {path: text for _, path, text in findings}
+    assert paths["cardiac_size"] == "normal"
+    assert paths["pulmonary_findings[0]"] == "No focal consolidation."
+    await save(
+        result,
+        {"sha256": result.image_sha256},
+        services,
+        finding_ratings={
+            "cardiac_size": "accept",
+            "pulmonary_findings[0]": "modify",
+            "impression": "reject",
+            "not_a_finding": "accept",
+        },
+        finding_corrections={"pulmonary_findings[0]": "Right lower lobe consolidation."},
+        added="Small left effusion.\n\n  Rib fracture, 6th left  \n",
+    )
+    [record] = services.feedback_store.saved
+    assert record.finding_ratings == {
+        "cardiac_size": "accept",
+        "pulmonary_findings[0]": "modify",
+        "impression": "reject",
+    }
+    assert record.finding_corrections == {
+        "pulmonary_findings[0]": "Right lower lobe consolidation."
+    }
+    assert record.added_findings == ["Small left effusion.", "Rib fracture, 6th left"]
+
+
+async def test_a_changed_template_or_backend_marks_the_result_as_previous(result):
+    assert stale_note(result, "cxr", "openai") == ""
+    assert stale_note(result, "auto", "openai") == ""
+    assert "Previous result" in stale_note(result, "ct", "openai")
+    assert "Previous result" in stale_note(result, "cxr", "vertex")
+    assert stale_note(None, "ct", "vertex") == ""
