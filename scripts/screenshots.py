@@ -39,18 +39,41 @@ CT_ANSWER = (
 )
 
 
+DERM_ANSWER = (
+    '{"lesion_description": "Solitary pigmented macule with two shades of brown.", '
+    '"features": {"asymmetry": true, "border": "irregular", "colour": "light and dark brown", '
+    '"diameter_mm": 7, "evolution": "not assessable from one image"}, '
+    '"differential_diagnosis": ["Dysplastic naevus", "Early melanoma"], '
+    '"concern_level": "moderate", "recommendation": "Dermoscopy and review by a dermatologist."}'
+)
+
+
 def answer_for(body: dict) -> str:
+    """A scripted answer that fits the template asked for (no model runs here)."""
     prompt = body["messages"][0]["content"][1]["text"]
-    return CT_ANSWER if '"body_region"' in prompt else ANSWER
+    if '"body_region"' in prompt:
+        return CT_ANSWER
+    if '"lesion_description"' in prompt:
+        return DERM_ANSWER
+    return ANSWER
 
 
-def analyse(page: Page, url: str, image: Path) -> None:
+def analyse(page: Page, url: str, image: Path, template: str | None = None) -> None:
     page.goto(url)
     page.locator("#upload input[type=file]").set_input_files(str(image))
     expect(page.locator("#preview img")).to_be_visible(timeout=20_000)
+    if template:
+        page.locator("#template input").click()
+        page.get_by_role("option", name=template).click()
     page.get_by_role("button", name="Analyze").click()
     expect(page.locator("#validity")).to_contain_text("Valid", timeout=20_000)
     page.wait_for_timeout(500)
+
+
+def top(page: Page, selector: str) -> float:
+    box = page.locator(selector).bounding_box()
+    assert box is not None, selector
+    return box["y"] + page.evaluate("window.scrollY")
 
 
 def main() -> None:
@@ -62,29 +85,44 @@ def main() -> None:
         sync_playwright() as p,
     ):
         browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1360, "height": 900})
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
         page.goto(url)
         page.wait_for_timeout(800)
-        page.screenshot(path=OUT / "empty.png", full_page=True)
+        page.screenshot(path=OUT / "empty.png", full_page=False)
 
+        # What a clinician sees without scrolling at 1440 × 900: the image and the report.
         analyse(page, url, EXAMPLES / "chest_xray_pa.dcm")
-        page.screenshot(path=OUT / "result.png", full_page=True)
+        page.locator("#workspace").scroll_into_view_if_needed()
+        page.evaluate("window.scrollTo(0, document.querySelector('#workspace').offsetTop - 8)")
+        page.wait_for_timeout(300)
+        page.screenshot(path=OUT / "result.png", full_page=False)
+        print(
+            f"desktop: preview top {top(page, '#preview'):.0f} px, "
+            f"report top {top(page, '#report'):.0f} px"
+        )
 
         notes = Path(tmp) / "notes.txt"
         notes.write_text("Discharge letter.\n" * 40)
         page.goto(url)
         page.locator("#upload input[type=file]").set_input_files(str(notes))
-        expect(page.locator("#facts")).to_contain_text("cannot be used", timeout=20_000)
+        expect(page.locator("#facts-summary")).to_contain_text("cannot be used", timeout=20_000)
         page.wait_for_timeout(300)
         page.screenshot(path=OUT / "error.png", full_page=False)
 
-        dark = browser.new_page(viewport={"width": 1360, "height": 900})
+        dark = browser.new_page(viewport={"width": 1440, "height": 900})
         analyse(dark, url + "?__theme=dark", EXAMPLES / "ct_head.dcm")
-        dark.screenshot(path=OUT / "dark.png", full_page=True)
+        dark.evaluate("window.scrollTo(0, document.querySelector('#workspace').offsetTop - 8)")
+        dark.wait_for_timeout(300)
+        dark.screenshot(path=OUT / "dark.png", full_page=False)
 
         phone = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2)
-        analyse(phone, url, EXAMPLES / "skin_lesion_synthetic.jpg")
+        analyse(phone, url, EXAMPLES / "skin_lesion_synthetic.jpg", template="Dermatology")
         phone.screenshot(path=OUT / "phone.png", full_page=True)
+        upload_top, analyze_top = top(phone, "#upload"), top(phone, "#analyze")
+        screens = (analyze_top - upload_top) / 844
+        print(
+            f"phone: Analyze is {analyze_top - upload_top:.0f} px below the upload ({screens:.2f} screens)"
+        )
         browser.close()
     for path in sorted(OUT.glob("*.png")):
         print(path.relative_to(ROOT))

@@ -201,8 +201,14 @@ def test_a_rating_through_the_api_keeps_the_provenance(app_url, model_server, pn
 
     client = Client(app_url, verbose=False, analytics_enabled=False)
     out = named(client.predict(handle_file(str(png_path)), template="cxr", api_name="/analyze"))
+    # The README's example, keyword for keyword.
     message, reviewer = client.predict(
-        overall="agree", comment="Fine.", reviewer="Dr API", api_name="/save_feedback"
+        overall="partly_agree",
+        added="Small left effusion.",
+        corrected="Left basal atelectasis; small effusion.",
+        comment="Fine.",
+        reviewer="Dr API",
+        api_name="/save_feedback",
     )
     assert "Rating saved" in message and reviewer == "Dr API"
     reference = message.split("`")[1]
@@ -210,6 +216,9 @@ def test_a_rating_through_the_api_keeps_the_provenance(app_url, model_server, pn
     with FeedbackStore(db) as store:
         [record] = [r for r in store.iter_all() if r.id.startswith(reference)]
     assert record.provenance == out["provenance"]
+    assert record.overall_rating == "partly_agree"
+    assert record.added_findings == ["Small left effusion."]
+    assert record.corrected_impression == "Left basal atelectasis; small effusion."
     assert record.image_sha256 == out["provenance"]["image_sha256"][0]
 
 
