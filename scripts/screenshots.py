@@ -120,9 +120,8 @@ def main() -> None:
         phone.screenshot(path=OUT / "phone.png", full_page=True)
         upload_top, analyze_top = top(phone, "#upload"), top(phone, "#analyze")
         screens = (analyze_top - upload_top) / 844
-        print(
-            f"phone: Analyze is {analyze_top - upload_top:.0f} px below the upload ({screens:.2f} screens)"
-        )
+        below = analyze_top - upload_top
+        print(f"phone: Analyze is {below:.0f} px below the upload ({screens:.2f} screens)")
         browser.close()
     for path in sorted(OUT.glob("*.png")):
         print(path.relative_to(ROOT))

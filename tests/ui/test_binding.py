@@ -111,3 +111,30 @@ async def test_a_changed_template_or_backend_marks_the_result_as_previous(result
     assert "Previous result" in stale_note(result, "ct", "openai")
     assert "Previous result" in stale_note(result, "cxr", "vertex")
     assert stale_note(None, "ct", "vertex") == ""
+
+
+async def test_an_error_replaces_the_progress_text_with_its_sentence():
+    from medgemma_ui.ui.handlers.analyze import analyze
+
+    inputs = dict(
+        file_path=None,
+        window="default",
+        frame=0,
+        backend="openai",
+        template="auto",
+        prompt="",
+        max_tokens=512,
+        temperature=0.0,
+        structured=True,
+        retries=0,
+    )
+    updates = []
+    with pytest.raises(gr.Error, match="Upload an image"):
+        async for update in analyze(inputs, services=None):  # type: ignore[arg-type]
+            updates.append(update)
+    assert updates == [
+        {
+            "status": "**Not analyzed.** Upload an image or DICOM file first, "
+            "or pick one of the examples."
+        }
+    ]

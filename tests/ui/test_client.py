@@ -15,6 +15,7 @@ from gradio_client import Client, handle_file
 from PIL import Image
 from pydicom.data import get_testdata_file
 
+from medgemma_ui.ui.handlers.result_view import RESULT_OUTPUTS
 from tests.support.app_runner import running_app, settings_for
 from tests.support.model_server import CXR_ANSWER, ModelServer, Script
 
@@ -38,19 +39,8 @@ def analyze_args(path: Path, template: str = "cxr", **overrides):
     return list(args.values())
 
 
-# The analyze API's outputs, in order (their labels name them in "Use via API").
-OUTPUTS = (
-    "preview",
-    "raw",
-    "parsed",
-    "validity",
-    "report",
-    "provenance",
-    "provenance_line",
-    "status",
-    "timings",
-    "note",
-)
+# The analyze API's outputs, in order: the image sent, then the result area (states are not sent).
+OUTPUTS = ("preview", *(name for name in RESULT_OUTPUTS if name != "result_state"))
 
 
 def named(outputs) -> dict:
