@@ -116,7 +116,7 @@ class Provenance:
     structured_output: bool
     retries: int
     app_version: str
-    analysed_at: str
+    analyzed_at: str
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -138,7 +138,7 @@ class AnalysisResult:
     # The bytes the model received; kept so feedback can store them when that is switched on.
     image_jpeg: bytes = field(default=b"", repr=False)
     retry_error: str = ""  # why a retry request failed, when one did
-    analysed_at: str = field(
+    analyzed_at: str = field(
         default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds")
     )
 
@@ -196,7 +196,7 @@ class AnalysisResult:
             structured_output=self.structured_output,
             retries=self.retries,
             app_version=__version__,
-            analysed_at=self.analysed_at,
+            analyzed_at=self.analyzed_at,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -380,7 +380,7 @@ async def analyze_to_result(
     *,
     limits: ImageLimits | None = None,
 ) -> AnalysisResult:
-    """Prepare (unless already prepared) and analyse, returning only the final result."""
+    """Prepare (unless already prepared) and analyze, returning only the final result."""
     prepare_ms: float | None = None  # no "prepare" timing when the image came prepared
     if isinstance(source, PreparedImage):
         image = source

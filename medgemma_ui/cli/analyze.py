@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "analyze",
-        help="analyse images or folders with a MedGemma backend, one JSON line per input",
+        help="analyze images or folders with a MedGemma backend, one JSON line per input",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="do not ask the backend for JSON-schema constrained decoding",
     )
-    parser.add_argument("--concurrency", type=int, default=2, help="inputs analysed at once")
+    parser.add_argument("--concurrency", type=int, default=2, help="inputs analyzed at once")
     parser.add_argument("--out", type=Path, help="write JSON Lines here instead of stdout")
     parser.set_defaults(func=run)
 

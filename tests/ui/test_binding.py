@@ -138,3 +138,31 @@ async def test_an_error_replaces_the_progress_text_with_its_sentence():
             "or pick one of the examples."
         }
     ]
+
+
+async def test_a_backend_that_is_not_set_up_cannot_be_run_and_names_no_variable(tmp_path):
+    from medgemma_ui.backends import BackendRegistry
+    from medgemma_ui.settings import Settings
+    from medgemma_ui.ui.handlers.analyze import analyze
+
+    services = _Services()
+    services.registry = BackendRegistry(Settings.from_env({}).backends)  # type: ignore[attr-defined]
+    image = tmp_path / "scan.png"
+    image.write_bytes(png_bytes())
+    inputs = dict(
+        file_path=str(image),
+        window="default",
+        frame=0,
+        backend="vertex",
+        template="auto",
+        prompt="",
+        max_tokens=512,
+        temperature=0.0,
+        structured=True,
+        retries=0,
+    )
+    with pytest.raises(gr.Error) as info:
+        async for _ in analyze(inputs, services=services):  # type: ignore[arg-type]
+            pass
+    assert "not set up on this server" in str(info.value)
+    assert "MEDGEMMA_" not in str(info.value) and "GOOGLE_" not in str(info.value)
