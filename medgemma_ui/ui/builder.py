@@ -20,6 +20,7 @@ from medgemma_ui.ui.components import (
 from medgemma_ui.ui.handlers import analyze as analyze_handlers
 from medgemma_ui.ui.handlers import result_view
 from medgemma_ui.ui.handlers.result_view import FEEDBACK_OUTPUTS, RESULT_OUTPUTS
+from medgemma_ui.ui.refs import by_component
 from medgemma_ui.ui.services import Services, create_services
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
@@ -97,15 +98,15 @@ def _wire_analysis(refs: dict[str, Any], services: Services) -> Any:
         values += (max_tokens, temperature, structured, retries)
         named = dict(zip(ANALYZE_INPUTS, values, strict=True))
         async for update in analyze_handlers.analyze(named, services, progress):
-            yield {refs[name]: value for name, value in update.items()}
+            yield by_component(refs, update)
 
     def start_feedback() -> dict:
         named = {**result_view.feedback_analysing(), "confirmation": ""}
         named.update(feedback_id=None, finding_ratings={}, finding_corrections={})
-        return {refs[name]: value for name, value in named.items()}
+        return by_component(refs, named)
 
     def end_feedback(result: Any) -> dict:
-        return {refs[k]: v for k, v in result_view.feedback_after(result).items()}
+        return by_component(refs, result_view.feedback_after(result))
 
     feedback_resets = [
         *(refs[name] for name in FEEDBACK_OUTPUTS),
@@ -141,7 +142,7 @@ def _wire_analysis(refs: dict[str, Any], services: Services) -> Any:
             return {}
         named = {"status": "**Stopped.** Nothing was kept from this analysis."}
         named.update(result_view.feedback_after(None))
-        return {refs[k]: v for k, v in named.items()}
+        return by_component(refs, named)
 
     refs["stop"].click(
         stopped,

@@ -10,9 +10,8 @@ import gradio as gr
 
 from medgemma_ui.ui.handlers import feedback as feedback_handlers
 from medgemma_ui.ui.handlers.result_view import NO_RESULT_HINT
+from medgemma_ui.ui.refs import Refs
 from medgemma_ui.ui.services import Services
-
-Refs = dict[str, Any]
 
 OVERALL_CHOICES = [("Agree", "agree"), ("Partly agree", "partly_agree"), ("Disagree", "disagree")]
 FINDING_CHOICES = [("Accept", "accept"), ("Reject", "reject"), ("Modify", "modify")]

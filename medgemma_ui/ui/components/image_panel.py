@@ -8,10 +8,9 @@ import gradio as gr
 
 from medgemma_ui.imaging import window_names
 from medgemma_ui.ui.handlers import preview as preview_handlers
+from medgemma_ui.ui.refs import Refs, by_component
 from medgemma_ui.ui.services import Services
 from medgemma_ui.ui.window_labels import DEFAULT_WINDOW, window_choices
-
-Refs = dict[str, Any]
 
 # What a new file, frame or window changes: the preview and facts, and the result on screen,
 # which was computed from the previous image.
@@ -93,17 +92,14 @@ def listen(refs: Refs, services: Services, result_names: tuple[str, ...]) -> Non
     names = (*PREVIEW_OUTPUTS, *result_names)
     outputs = [refs[name] for name in names]
 
-    def as_outputs(named: dict[str, Any]) -> dict[Any, Any]:
-        return {refs[name]: value for name, value in named.items()}
-
     async def on_upload(path: str | None, template: str | None) -> dict:
-        return as_outputs(await preview_handlers.preview_new_file(path, template, services))
+        return by_component(refs, await preview_handlers.preview_new_file(path, template, services))
 
     async def on_adjust(
         path: str | None, window: str | None, frame: float | None, shown: dict | None
     ) -> dict:
         named = await preview_handlers.preview_adjusted(path, window, frame, shown, services)
-        return as_outputs(named)
+        return by_component(refs, named)
 
     common: dict[str, Any] = {
         "outputs": outputs,

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import gradio as gr
 
 from medgemma_ui.backends import MAX_TOKENS_CAP
 from medgemma_ui.templates import AUTO_TEMPLATE, list_templates
 from medgemma_ui.ui.handlers import model as model_handlers
 from medgemma_ui.ui.handlers import result_view
+from medgemma_ui.ui.refs import Refs
 from medgemma_ui.ui.services import Services
-
-Refs = dict[str, Any]
 
 
 def template_dropdown() -> gr.Dropdown:

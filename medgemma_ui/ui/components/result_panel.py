@@ -3,11 +3,9 @@ one click away, and what exactly was sent."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import gradio as gr
 
-Refs = dict[str, Any]
+from medgemma_ui.ui.refs import Refs
 
 
 def render() -> Refs:

@@ -7,9 +7,8 @@ from typing import Any
 import gradio as gr
 
 from medgemma_ui.ui.handlers import review as review_handlers
+from medgemma_ui.ui.refs import Refs
 from medgemma_ui.ui.services import Services
-
-Refs = dict[str, Any]
 
 
 def _chart(title: str, x_title: str, elem_id: str) -> gr.BarPlot:
