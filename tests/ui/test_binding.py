@@ -113,9 +113,8 @@ async def test_a_changed_template_or_backend_marks_the_result_as_previous(result
     assert stale_note(None, "ct", "vertex") == ""
 
 
-async def test_an_error_replaces_the_progress_text_with_its_sentence():
-    from medgemma_ui.ui.handlers.analyze import analyze
-
+def analyze_inputs(**changes):
+    """The analyze handler's inputs as the API's defaults give them."""
     inputs = dict(
         file_path=None,
         window="default",
@@ -128,6 +127,13 @@ async def test_an_error_replaces_the_progress_text_with_its_sentence():
         structured=True,
         retries=0,
     )
+    return {**inputs, **changes}
+
+
+async def test_an_error_replaces_the_progress_text_with_its_sentence():
+    from medgemma_ui.ui.handlers.analyze import analyze
+
+    inputs = analyze_inputs(file_path=None)
     updates = []
     with pytest.raises(gr.Error, match="Upload an image"):
         async for update in analyze(inputs, services=None):  # type: ignore[arg-type]
@@ -149,18 +155,7 @@ async def test_a_backend_that_is_not_set_up_cannot_be_run_and_names_no_variable(
     services.registry = BackendRegistry(Settings.from_env({}).backends)  # type: ignore[attr-defined]
     image = tmp_path / "scan.png"
     image.write_bytes(png_bytes())
-    inputs = dict(
-        file_path=str(image),
-        window="default",
-        frame=0,
-        backend="vertex",
-        template="auto",
-        prompt="",
-        max_tokens=512,
-        temperature=0.0,
-        structured=True,
-        retries=0,
-    )
+    inputs = analyze_inputs(file_path=str(image), backend="vertex")
     with pytest.raises(gr.Error) as info:
         async for _ in analyze(inputs, services=services):  # type: ignore[arg-type]
             pass
