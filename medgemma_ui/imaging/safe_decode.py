@@ -24,6 +24,8 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.pixels import get_decoder, pixel_array
 
+from .pools import stop_pool
+
 # Plugins that run in the child process, and how long they may take there.
 ISOLATED_TIMEOUT_S = {"gdcm": 30.0, "pyjpegls": 3.0}
 
@@ -107,7 +109,5 @@ def _decode_isolated(
         with _pool_lock:
             if _pool is pool:
                 _pool = None
-        for process in list((getattr(pool, "_processes", None) or {}).values()):
-            process.kill()  # a hung decoder would otherwise hold the only worker
-        pool.shutdown(wait=False, cancel_futures=True)
+        stop_pool(pool, kill=True)  # a hung decoder would otherwise hold the only worker
         raise DecoderCrashed(f"the {plugin} decoder crashed or ran too long: {exc!r}") from exc

@@ -25,6 +25,7 @@ from os import PathLike
 from medgemma_ui.settings import ImageLimits
 
 from .errors import ImageError
+from .pools import stop_pool
 from .prepared import PreparedImage, prepare
 
 log = logging.getLogger(__name__)
@@ -106,10 +107,7 @@ class PreparePool:
             if self._executor is executor:
                 self._executor = None
                 self.restarts += 1
-        if kill:  # a hung worker would otherwise keep its slot for ever
-            for process in list((getattr(executor, "_processes", None) or {}).values()):
-                process.kill()
-        executor.shutdown(wait=False, cancel_futures=True)
+        stop_pool(executor, kill=kill)
 
     def warm(self) -> list[Future[int]]:
         """Start every worker now, so the first upload does not wait for them."""
@@ -156,4 +154,4 @@ class PreparePool:
         with self._lock:
             executor, self._executor = self._executor, None
         if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
+            stop_pool(executor, kill=False)
