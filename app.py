@@ -16,6 +16,9 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 if __name__ == "__main__":
     # Imported here, not above: image worker processes re-import this file as `__mp_main__`,
     # and must not pay for gradio.
+    from medgemma_ui.fast_import import skip_stub_generation
+
+    skip_stub_generation()  # before gradio is imported: halves the import
     from medgemma_ui.settings import Settings, SettingsError
 
     try:

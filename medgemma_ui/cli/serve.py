@@ -20,6 +20,9 @@ def run(args: argparse.Namespace) -> int:
     load_env_file()  # ./.env, never overriding the environment
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    from medgemma_ui.fast_import import skip_stub_generation
+
+    skip_stub_generation()  # before gradio is imported: halves the import
     from dataclasses import replace
 
     from medgemma_ui.settings import Settings, SettingsError

@@ -7,6 +7,10 @@ stub beside it in site-packages, an aid for Gradio's own developers. That is abo
 `skip_stub_generation()` replaces that one function with a no-op as its module loads, before any
 component class exists. Nothing else in Gradio changes; if Gradio renames or drops the function,
 the replacement is simply never called and the import is as slow as before.
+
+The entry points call it (`app.py`, `python -m medgemma_ui serve`, and the test session in
+tests/conftest.py); importing `medgemma_ui.ui` patches nothing. It lives outside `ui/` because
+importing anything in `ui/` imports gradio.
 """
 
 from __future__ import annotations
