@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from medgemma_ui.ui.access import hash_password
+    from medgemma_ui.passwords import hash_password
 
     if sys.stdin.isatty():
         password = getpass.getpass("Password: ")

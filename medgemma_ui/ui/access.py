@@ -1,46 +1,25 @@
 """Access control: Gradio login with hashed passwords, or Hugging Face OAuth limited to orgs.
 
 Passwords are never stored in clear: `MEDGEMMA_AUTH_USERS` holds `user:pbkdf2_sha256$N$salt$hash`
-entries separated by commas; `python -m medgemma_ui hash-password` prints one.
+entries separated by commas (medgemma_ui/passwords.py); `python -m medgemma_ui hash-password`
+prints one.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import logging
-import secrets
 import time
 from collections.abc import Callable
 from typing import Any
 
-log = logging.getLogger(__name__)
+from medgemma_ui.passwords import ALGORITHM, hash_password, verify_password
 
-ALGORITHM = "pbkdf2_sha256"
-ITERATIONS = 200_000
+log = logging.getLogger(__name__)
 
 
 class AccessConfigError(ValueError):
     """MEDGEMMA_AUTH_USERS is malformed; the message says how to fix it."""
-
-
-def hash_password(password: str, *, iterations: int = ITERATIONS, salt: str | None = None) -> str:
-    salt = salt or base64.b64encode(secrets.token_bytes(12)).decode("ascii")
-    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), iterations)
-    return f"{ALGORITHM}${iterations}${salt}${base64.b64encode(digest).decode('ascii')}"
-
-
-def verify_password(password: str, encoded: str) -> bool:
-    try:
-        algorithm, iterations, salt, expected = encoded.split("$", 3)
-        rounds = int(iterations)
-    except ValueError:
-        return False
-    if algorithm != ALGORITHM or rounds < 1:
-        return False
-    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), rounds)
-    return hmac.compare_digest(base64.b64encode(digest).decode("ascii"), expected)
 
 
 def parse_auth_users(spec: str) -> dict[str, str]:

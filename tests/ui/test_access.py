@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import textwrap
 from dataclasses import replace
 
 import numpy as np
@@ -11,14 +12,8 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
-from medgemma_ui.ui.access import (
-    AccessConfigError,
-    OrgGate,
-    hash_password,
-    make_auth,
-    parse_auth_users,
-    verify_password,
-)
+from medgemma_ui.passwords import hash_password, verify_password
+from medgemma_ui.ui.access import AccessConfigError, OrgGate, make_auth, parse_auth_users
 from tests.support.app_runner import running_app, settings_for
 from tests.support.model_server import CXR_ANSWER, ModelServer
 
@@ -56,6 +51,29 @@ def test_hash_password_cli_prints_a_usable_entry():
     line = result.stdout.strip()
     assert "tardis-1963" not in line
     assert make_auth(line)("dr_who", "tardis-1963")
+
+
+def test_hash_password_cli_does_not_import_gradio():
+    code = textwrap.dedent(
+        """
+        import sys
+        from medgemma_ui.__main__ import main
+
+        code = main(["hash-password", "dr_who"])
+        print(code, sorted(m for m in sys.modules if m.split(".")[0] == "gradio"))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        input="tardis-1963\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    entry, status = result.stdout.strip().splitlines()
+    assert status == "0 []"
+    assert entry.startswith("dr_who:pbkdf2_sha256$")
 
 
 def test_login_required_when_users_configured(tmp_path):
