@@ -13,52 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from medgemma_ui.env_values import SettingsError, read_bool, read_float, read_int, read_str
+
 BACKEND_NAMES = ("hf-endpoint", "vertex", "openai", "local")
-
-
-class SettingsError(ValueError):
-    """A configuration value is malformed; the message names the variable and what it expects."""
-
-
-def _str(env: Mapping[str, str], name: str, default: str = "") -> str:
-    return env.get(name, default).strip()
-
-
-def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a whole number, got {raw!r}.") from None
-    if not lo <= value <= hi:
-        raise SettingsError(f"{name} must be between {lo} and {hi}, got {value}.")
-    return value
-
-
-def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number, got {raw!r}.") from None
-    if not lo <= value <= hi:
-        raise SettingsError(f"{name} must be between {lo} and {hi}, got {value}.")
-    return value
-
-
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw in {"1", "true", "yes", "on"}:
-        return True
-    if raw in {"0", "false", "no", "off"}:
-        return False
-    raise SettingsError(f"{name} must be true or false, got {raw!r}.")
 
 
 @dataclass(frozen=True)
@@ -72,9 +29,9 @@ class ImageLimits:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ImageLimits:
         return cls(
-            max_bytes=_int(env, "MEDGEMMA_MAX_IMAGE_MB", 512, 1, 16384) * 1024 * 1024,
-            max_pixels=_int(env, "MEDGEMMA_MAX_IMAGE_MEGAPIXELS", 60, 1, 2000) * 1_000_000,
-            max_frames=_int(env, "MEDGEMMA_MAX_FRAMES", 5000, 1, 1_000_000),
+            max_bytes=read_int(env, "MEDGEMMA_MAX_IMAGE_MB", 512, 1, 16384) * 1024 * 1024,
+            max_pixels=read_int(env, "MEDGEMMA_MAX_IMAGE_MEGAPIXELS", 60, 1, 2000) * 1_000_000,
+            max_frames=read_int(env, "MEDGEMMA_MAX_FRAMES", 5000, 1, 1_000_000),
         )
 
 
@@ -105,33 +62,35 @@ class BackendSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> BackendSettings:
-        default_backend = _str(env, "MEDGEMMA_DEFAULT_BACKEND")
+        default_backend = read_str(env, "MEDGEMMA_DEFAULT_BACKEND")
         if default_backend and default_backend not in BACKEND_NAMES:
             raise SettingsError(
                 f"MEDGEMMA_DEFAULT_BACKEND must be one of {', '.join(BACKEND_NAMES)}, "
                 f"got {default_backend!r}."
             )
         return cls(
-            hf_endpoint_url=_str(env, "MEDGEMMA_HF_ENDPOINT_URL"),
-            hf_token=_str(env, "HF_TOKEN"),
-            vertex_endpoint=_str(env, "MEDGEMMA_VERTEX_ENDPOINT"),
-            vertex_dedicated_dns=_str(env, "MEDGEMMA_VERTEX_DEDICATED_DNS"),
-            google_credentials=_str(env, "GOOGLE_APPLICATION_CREDENTIALS"),
-            google_credentials_json=_str(env, "MEDGEMMA_VERTEX_CREDENTIALS_JSON"),
-            openai_base_url=_str(env, "MEDGEMMA_OPENAI_BASE_URL"),
-            openai_api_key=_str(env, "MEDGEMMA_OPENAI_API_KEY"),
-            openai_model=_str(env, "MEDGEMMA_OPENAI_MODEL"),
-            local_model=_str(env, "MEDGEMMA_LOCAL_MODEL"),
-            local_device=_str(env, "MEDGEMMA_LOCAL_DEVICE"),
+            hf_endpoint_url=read_str(env, "MEDGEMMA_HF_ENDPOINT_URL"),
+            hf_token=read_str(env, "HF_TOKEN"),
+            vertex_endpoint=read_str(env, "MEDGEMMA_VERTEX_ENDPOINT"),
+            vertex_dedicated_dns=read_str(env, "MEDGEMMA_VERTEX_DEDICATED_DNS"),
+            google_credentials=read_str(env, "GOOGLE_APPLICATION_CREDENTIALS"),
+            google_credentials_json=read_str(env, "MEDGEMMA_VERTEX_CREDENTIALS_JSON"),
+            openai_base_url=read_str(env, "MEDGEMMA_OPENAI_BASE_URL"),
+            openai_api_key=read_str(env, "MEDGEMMA_OPENAI_API_KEY"),
+            openai_model=read_str(env, "MEDGEMMA_OPENAI_MODEL"),
+            local_model=read_str(env, "MEDGEMMA_LOCAL_MODEL"),
+            local_device=read_str(env, "MEDGEMMA_LOCAL_DEVICE"),
             default_backend=default_backend,
-            connect_timeout_s=_float(env, "MEDGEMMA_CONNECT_TIMEOUT_S", 10.0, 0.1, 600),
-            first_token_timeout_s=_float(env, "MEDGEMMA_FIRST_TOKEN_TIMEOUT_S", 120.0, 0.1, 3600),
-            total_timeout_s=_float(env, "MEDGEMMA_TOTAL_TIMEOUT_S", 300.0, 0.1, 7200),
-            wake_wait_s=_float(env, "MEDGEMMA_WAKE_WAIT_S", 300.0, 0, 7200),
-            max_retries=_int(env, "MEDGEMMA_MAX_RETRIES", 3, 0, 20),
-            structured_output=_bool(env, "MEDGEMMA_STRUCTURED_OUTPUT", True),
-            health_ttl_s=_float(env, "MEDGEMMA_HEALTH_TTL_S", 30.0, 0, 3600),
-            concurrency=_int(env, "MEDGEMMA_BACKEND_CONCURRENCY", 16, 1, 1000),
+            connect_timeout_s=read_float(env, "MEDGEMMA_CONNECT_TIMEOUT_S", 10.0, 0.1, 600),
+            first_token_timeout_s=read_float(
+                env, "MEDGEMMA_FIRST_TOKEN_TIMEOUT_S", 120.0, 0.1, 3600
+            ),
+            total_timeout_s=read_float(env, "MEDGEMMA_TOTAL_TIMEOUT_S", 300.0, 0.1, 7200),
+            wake_wait_s=read_float(env, "MEDGEMMA_WAKE_WAIT_S", 300.0, 0, 7200),
+            max_retries=read_int(env, "MEDGEMMA_MAX_RETRIES", 3, 0, 20),
+            structured_output=read_bool(env, "MEDGEMMA_STRUCTURED_OUTPUT", True),
+            health_ttl_s=read_float(env, "MEDGEMMA_HEALTH_TTL_S", 30.0, 0, 3600),
+            concurrency=read_int(env, "MEDGEMMA_BACKEND_CONCURRENCY", 16, 1, 1000),
         )
 
 
@@ -144,9 +103,9 @@ class GenerationDefaults:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> GenerationDefaults:
         return cls(
-            max_tokens=_int(env, "MEDGEMMA_MAX_TOKENS", 512, 1, 1024),
-            temperature=_float(env, "MEDGEMMA_TEMPERATURE", 0.0, 0.0, 2.0),
-            parse_retries=_int(env, "MEDGEMMA_PARSE_RETRIES", 1, 0, 2),
+            max_tokens=read_int(env, "MEDGEMMA_MAX_TOKENS", 512, 1, 1024),
+            temperature=read_float(env, "MEDGEMMA_TEMPERATURE", 0.0, 0.0, 2.0),
+            parse_retries=read_int(env, "MEDGEMMA_PARSE_RETRIES", 1, 0, 2),
         )
 
 
@@ -161,7 +120,7 @@ class FeedbackSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> FeedbackSettings:
-        dataset_repo = _str(env, "MEDGEMMA_FEEDBACK_DATASET")
+        dataset_repo = read_str(env, "MEDGEMMA_FEEDBACK_DATASET")
         owner, _, name = dataset_repo.partition("/")
         if dataset_repo and (not owner or not name or "/" in name or " " in dataset_repo):
             raise SettingsError(
@@ -169,12 +128,12 @@ class FeedbackSettings:
                 f"got {dataset_repo!r}."
             )
         return cls(
-            db_path=Path(_str(env, "MEDGEMMA_FEEDBACK_DB") or "data/feedback.sqlite3"),
-            session_label=_str(env, "MEDGEMMA_SESSION_LABEL"),
-            admin_password=_str(env, "MEDGEMMA_ADMIN_PASSWORD"),
+            db_path=Path(read_str(env, "MEDGEMMA_FEEDBACK_DB") or "data/feedback.sqlite3"),
+            session_label=read_str(env, "MEDGEMMA_SESSION_LABEL"),
+            admin_password=read_str(env, "MEDGEMMA_ADMIN_PASSWORD"),
             dataset_repo=dataset_repo,
-            dataset_token=_str(env, "MEDGEMMA_FEEDBACK_TOKEN") or _str(env, "HF_TOKEN"),
-            keep_images=_bool(env, "MEDGEMMA_FEEDBACK_KEEP_IMAGES", False),
+            dataset_token=read_str(env, "MEDGEMMA_FEEDBACK_TOKEN") or read_str(env, "HF_TOKEN"),
+            keep_images=read_bool(env, "MEDGEMMA_FEEDBACK_KEEP_IMAGES", False),
         )
 
 
@@ -193,26 +152,30 @@ class ServerSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ServerSettings:
-        on_spaces = bool(_str(env, "SPACE_ID"))
+        on_spaces = bool(read_str(env, "SPACE_ID"))
         default_host = "0.0.0.0" if on_spaces else "127.0.0.1"
         return cls(
-            host=_str(env, "MEDGEMMA_HOST") or _str(env, "GRADIO_SERVER_NAME") or default_host,
-            port=_int(
+            host=read_str(env, "MEDGEMMA_HOST")
+            or read_str(env, "GRADIO_SERVER_NAME")
+            or default_host,
+            port=read_int(
                 env,
                 "MEDGEMMA_PORT",
-                _int(env, "GRADIO_SERVER_PORT", 7860, 1, 65535),
+                read_int(env, "GRADIO_SERVER_PORT", 7860, 1, 65535),
                 1,
                 65535,
             ),
-            root_path=_str(env, "MEDGEMMA_ROOT_PATH"),
-            auth_users=_str(env, "MEDGEMMA_AUTH_USERS"),
-            max_upload_mb=_int(env, "MEDGEMMA_MAX_UPLOAD_MB", 200, 1, 16384),
-            queue_size=_int(env, "MEDGEMMA_QUEUE_SIZE", 64, 1, 10_000),
+            root_path=read_str(env, "MEDGEMMA_ROOT_PATH"),
+            auth_users=read_str(env, "MEDGEMMA_AUTH_USERS"),
+            max_upload_mb=read_int(env, "MEDGEMMA_MAX_UPLOAD_MB", 200, 1, 16384),
+            queue_size=read_int(env, "MEDGEMMA_QUEUE_SIZE", 64, 1, 10_000),
             on_spaces=on_spaces,
             oauth_orgs=tuple(
-                org.strip() for org in _str(env, "MEDGEMMA_HF_OAUTH_ORGS").split(",") if org.strip()
+                org.strip()
+                for org in read_str(env, "MEDGEMMA_HF_OAUTH_ORGS").split(",")
+                if org.strip()
             ),
-            prepare_workers=_int(
+            prepare_workers=read_int(
                 env, "MEDGEMMA_PREPARE_WORKERS", _default_prepare_workers(), 0, 64
             ),
         )

@@ -4,7 +4,7 @@ Use `BackendRegistry(settings).get(name).stream(GenerationRequest(...))`.
 """
 
 from medgemma_ui.backends.base import Backend
-from medgemma_ui.backends.errors import ERROR_KINDS, BackendError, redact
+from medgemma_ui.backends.errors import ERROR_KINDS, BackendError
 from medgemma_ui.backends.registry import BackendRegistry
 from medgemma_ui.backends.types import (
     MAX_TOKENS_CAP,
@@ -15,6 +15,7 @@ from medgemma_ui.backends.types import (
     StatusUpdate,
     TextDelta,
 )
+from medgemma_ui.redaction import redact
 
 __all__ = [
     "ERROR_KINDS",

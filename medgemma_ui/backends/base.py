@@ -17,7 +17,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import cast
 
-from medgemma_ui.backends.errors import BackendError, redact
+from medgemma_ui.backends.errors import BackendError
 from medgemma_ui.backends.types import (
     BackendStatus,
     Completion,
@@ -26,6 +26,7 @@ from medgemma_ui.backends.types import (
     StatusUpdate,
     TextDelta,
 )
+from medgemma_ui.redaction import redact
 from medgemma_ui.settings import BackendSettings
 
 log = logging.getLogger("medgemma_ui.backends")

@@ -1,9 +1,13 @@
-"""One exception type for every backend failure, plus redaction for everything that gets logged."""
+"""One exception type for every backend failure, and the HTTP error classification they share.
+
+Every message and detail passes through `medgemma_ui.redaction.redact` before it is kept.
+"""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
+
+from medgemma_ui.redaction import redact
 
 ERROR_KINDS = (
     "auth",
@@ -22,43 +26,6 @@ ERROR_KINDS = (
 )
 
 _RETRYABLE_BY_DEFAULT = {"waking", "rate_limited"}
-
-_REDACTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (
-        re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
-        "[REDACTED PRIVATE KEY]",
-    ),
-    # A private key inside JSON has escaped newlines; the value may be truncated in a log line.
-    (re.compile(r'("private_key(?:_id)?"\s*:\s*")[^"]*("?)'), r"\1[REDACTED]\2"),
-    (re.compile(r"data:[\w.+/-]+;base64,[A-Za-z0-9+/=\s]*"), "data:[REDACTED DATA URI]"),
-    (re.compile(r"(?i)\b(bearer|basic)\s+[^\s\"',;]+"), r"\1 [REDACTED]"),
-    (re.compile(r"\bhf_[A-Za-z0-9]{8,}"), "hf_[REDACTED]"),
-    (re.compile(r"\bya29\.[\w.-]+"), "ya29.[REDACTED]"),
-    (re.compile(r"\bsk-[\w-]{8,}"), "sk-[REDACTED]"),
-    (re.compile(r"\beyJ[\w-]{8,}\.[\w-]+\.[\w-]*"), "[REDACTED JWT]"),
-    (
-        re.compile(
-            r"(?i)((?:api[_-]?key|access[_-]?token|id[_-]?token|refresh[_-]?token|token|secret|"
-            r"password|assertion|client[_-]?secret)[\"']?\s*[:=]\s*[\"']?)([^\s\"'&,}]+)"
-        ),
-        r"\1[REDACTED]",
-    ),
-)
-
-
-def redact(text: object, secrets: Iterable[str] = ()) -> str:
-    """Text that is safe to log: tokens, keys, Bearer values and image data URIs replaced.
-
-    `secrets` are values known to be sensitive (the configured token or API key); they are removed
-    verbatim even if they match no pattern.
-    """
-    out = str(text)
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            out = out.replace(secret, "[REDACTED]")
-    for pattern, replacement in _REDACTIONS:
-        out = pattern.sub(replacement, out)
-    return out
 
 
 class BackendError(Exception):

@@ -20,7 +20,8 @@ import google.auth.transport
 import httpx
 from google.oauth2 import service_account
 
-from medgemma_ui.backends.errors import BackendError, redact
+from medgemma_ui.backends.errors import BackendError
+from medgemma_ui.redaction import redact
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 

@@ -33,9 +33,10 @@ from huggingface_hub.errors import (
 from huggingface_hub.utils import get_async_session
 
 from medgemma_ui.backends.base import Backend, _Finish
-from medgemma_ui.backends.errors import BackendError, cuda_error, http_error, is_cuda_error, redact
+from medgemma_ui.backends.errors import BackendError, cuda_error, http_error, is_cuda_error
 from medgemma_ui.backends.openai_stream import cut_stream, stream_error
 from medgemma_ui.backends.types import BackendStatus, GenerationRequest, StatusUpdate, TextDelta
+from medgemma_ui.redaction import redact
 from medgemma_ui.settings import BackendSettings
 
 _WAKING_MARKERS = (

@@ -15,8 +15,9 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from medgemma_ui.backends.base import Backend, _Finish
-from medgemma_ui.backends.errors import BackendError, is_cuda_error, redact
+from medgemma_ui.backends.errors import BackendError, is_cuda_error
 from medgemma_ui.backends.types import BackendStatus, GenerationRequest, StatusUpdate, TextDelta
+from medgemma_ui.redaction import redact
 from medgemma_ui.settings import BackendSettings
 
 

@@ -9,9 +9,9 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from medgemma_ui.backends.base import Backend, _Finish
-from medgemma_ui.backends.errors import redact
 from medgemma_ui.backends.openai_stream import chat_payload, stream_chat
 from medgemma_ui.backends.types import BackendStatus, GenerationRequest, StatusUpdate, TextDelta
+from medgemma_ui.redaction import redact
 from medgemma_ui.settings import BackendSettings
 
 

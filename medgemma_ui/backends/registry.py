@@ -11,8 +11,9 @@ import time
 from typing import Any
 
 from medgemma_ui.backends.base import Backend
-from medgemma_ui.backends.errors import BackendError, redact
+from medgemma_ui.backends.errors import BackendError
 from medgemma_ui.backends.types import BackendStatus
+from medgemma_ui.redaction import redact
 from medgemma_ui.settings import BACKEND_NAMES, BackendSettings
 
 # name -> (module, class); modules are imported only when the backend is first used, so the local

@@ -18,7 +18,6 @@ from medgemma_ui.feedback.export import (
 )
 from medgemma_ui.feedback.hub_sync import HubShardWriter, describe_destination, open_store
 from medgemma_ui.feedback.migrations import SCHEMA_VERSION, SchemaVersionError
-from medgemma_ui.feedback.privacy import redact
 from medgemma_ui.feedback.record import (
     FINDING_RATINGS,
     OVERALL_RATINGS,
@@ -27,6 +26,7 @@ from medgemma_ui.feedback.record import (
     finding_paths,
 )
 from medgemma_ui.feedback.store import FeedbackStore
+from medgemma_ui.redaction import redact
 
 __all__ = [
     "EXPORT_FIELDS",

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from medgemma_ui.feedback.export import export_row
-from medgemma_ui.feedback.privacy import redact
 from medgemma_ui.feedback.record import FeedbackRecord
 from medgemma_ui.feedback.store import FeedbackStore
+from medgemma_ui.redaction import redact
 from medgemma_ui.settings import FeedbackSettings, Settings
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from medgemma_ui.feedback.privacy import redact
+from medgemma_ui.redaction import redact
 
 OVERALL_RATINGS = ("agree", "partly_agree", "disagree")
 # Per finding, as IHE AI Results records a clinician's review: accept, reject, or modify (the
@@ -21,7 +21,7 @@ MAX_ADDED_FINDINGS = 50
 # Agreement score used by stats(): agree counts fully, partly agree half.
 AGREEMENT_SCORE = {"agree": 1.0, "partly_agree": 0.5, "disagree": 0.0}
 
-# Free text a person types; token-shaped substrings are redacted here (see privacy.py).
+# Free text a person types; token-shaped substrings are redacted here (see redaction.py).
 FREE_TEXT_FIELDS = (
     "session_label",
     "reviewer",
