@@ -31,7 +31,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from medgemma_ui.backends import BackendRegistry, Completion, GenerationRequest
-from medgemma_ui.backends.openai_stream import chat_payload, parse_sse
+from medgemma_ui.backends.http import chat_payload, parse_sse
 from medgemma_ui.settings import BackendSettings
 from tests.backends.loopback import LoopbackServer, Reply, chat_stream, chunk
 

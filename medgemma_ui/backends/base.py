@@ -1,7 +1,7 @@
 """The backend interface and the loop every backend shares: timeouts, retries, progress, timings.
 
 A provider module implements `_attempt(request, structured)`: one try, yielding `TextDelta`s and
-ending with a `_Finish`, raising `BackendError` on failure. `Backend.stream()` wraps it with the
+ending with an `AttemptEnd`, raising `BackendError` on failure. `Backend.stream()` wraps it with the
 first-token and total timeouts, retries what is retryable before any text was shown (a waking
 endpoint up to `wake_wait_s`, everything else up to `max_retries`), reports each wait as a
 `StatusUpdate`, and ends with exactly one `Completion`.
@@ -14,11 +14,11 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, AsyncIterator
-from dataclasses import dataclass
 from typing import cast
 
 from medgemma_ui.backends.errors import BackendError
 from medgemma_ui.backends.types import (
+    AttemptEnd,
     BackendStatus,
     Completion,
     Event,
@@ -33,15 +33,6 @@ log = logging.getLogger("medgemma_ui.backends")
 
 # A sleeping endpoint is asked again at least this often while it wakes.
 WAKE_POLL_MAX_S = 5.0
-
-
-@dataclass(frozen=True)
-class _Finish:
-    """What an attempt knows at its end besides the text (internal to the backends package)."""
-
-    finish_reason: str | None = None
-    usage: dict[str, int] | None = None
-    model: str = ""
 
 
 class Backend(ABC):
@@ -81,7 +72,7 @@ class Backend(ABC):
     @abstractmethod
     def _attempt(
         self, request: GenerationRequest, structured: bool
-    ) -> AsyncIterator[TextDelta | StatusUpdate | _Finish]: ...
+    ) -> AsyncIterator[TextDelta | StatusUpdate | AttemptEnd]: ...
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the backend may be used again afterwards."""
@@ -118,10 +109,10 @@ class Backend(ABC):
             deadline = attempt_started + settings.total_timeout_s
             parts: list[str] = []
             first_token_at: float | None = None
-            finish = _Finish()
+            finish = AttemptEnd()
             # Every `_attempt` is an async generator, so it can be closed.
             events = cast(
-                "AsyncGenerator[TextDelta | StatusUpdate | _Finish, None]",
+                "AsyncGenerator[TextDelta | StatusUpdate | AttemptEnd, None]",
                 self._attempt(request, structured),
             )
             try:
@@ -137,7 +128,7 @@ class Backend(ABC):
                         break
                     except TimeoutError:
                         raise self._timeout_error(first_token_at is None) from None
-                    if isinstance(event, _Finish):
+                    if isinstance(event, AttemptEnd):
                         finish = event
                     elif isinstance(event, TextDelta):
                         if not event.text:

@@ -32,10 +32,16 @@ from huggingface_hub.errors import (
 )
 from huggingface_hub.utils import get_async_session
 
-from medgemma_ui.backends.base import Backend, _Finish
+from medgemma_ui.backends.base import Backend
 from medgemma_ui.backends.errors import BackendError, cuda_error, http_error, is_cuda_error
-from medgemma_ui.backends.openai_stream import cut_stream, stream_error
-from medgemma_ui.backends.types import BackendStatus, GenerationRequest, StatusUpdate, TextDelta
+from medgemma_ui.backends.http import cut_stream, stream_error
+from medgemma_ui.backends.types import (
+    AttemptEnd,
+    BackendStatus,
+    GenerationRequest,
+    StatusUpdate,
+    TextDelta,
+)
 from medgemma_ui.redaction import redact
 from medgemma_ui.settings import BackendSettings
 
@@ -224,7 +230,7 @@ class HFEndpointBackend(Backend):
 
     async def _attempt(
         self, request: GenerationRequest, structured: bool
-    ) -> AsyncIterator[TextDelta | StatusUpdate | _Finish]:
+    ) -> AsyncIterator[TextDelta | StatusUpdate | AttemptEnd]:
         kwargs: dict[str, Any] = {}
         if structured:
             kwargs["response_format"] = {"type": "json", "value": request.json_schema}
@@ -269,7 +275,7 @@ class HFEndpointBackend(Backend):
             raise cut_stream(self.label, "stream ended without finish_reason")
         if model:
             self._model_id = model
-        yield _Finish(finish_reason=finish_reason, usage=usage, model=model)
+        yield AttemptEnd(finish_reason=finish_reason, usage=usage, model=model)
 
     async def aclose(self) -> None:
         if self._session is not None:

@@ -14,9 +14,15 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from medgemma_ui.backends.base import Backend, _Finish
+from medgemma_ui.backends.base import Backend
 from medgemma_ui.backends.errors import BackendError, is_cuda_error
-from medgemma_ui.backends.types import BackendStatus, GenerationRequest, StatusUpdate, TextDelta
+from medgemma_ui.backends.types import (
+    AttemptEnd,
+    BackendStatus,
+    GenerationRequest,
+    StatusUpdate,
+    TextDelta,
+)
 from medgemma_ui.redaction import redact
 from medgemma_ui.settings import BackendSettings
 
@@ -122,7 +128,7 @@ class LocalTransformersBackend(Backend):
 
     async def _attempt(
         self, request: GenerationRequest, structured: bool
-    ) -> AsyncIterator[TextDelta | StatusUpdate | _Finish]:
+    ) -> AsyncIterator[TextDelta | StatusUpdate | AttemptEnd]:
         if self._loaded is None:
             yield StatusUpdate(f"Loading {self.settings.local_model} (first use only)…", "loading")
         processor, model, device = await self._ensure_loaded()
@@ -199,7 +205,7 @@ class LocalTransformersBackend(Backend):
             "completion_tokens": new_tokens,
             "total_tokens": prompt_tokens + new_tokens,
         }
-        yield _Finish(finish_reason=reason, usage=usage, model=self.settings.local_model)
+        yield AttemptEnd(finish_reason=reason, usage=usage, model=self.settings.local_model)
 
     async def aclose(self) -> None:
         self._loaded = None

@@ -8,9 +8,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from medgemma_ui.backends.base import Backend, _Finish
-from medgemma_ui.backends.openai_stream import chat_payload, stream_chat
-from medgemma_ui.backends.types import BackendStatus, GenerationRequest, StatusUpdate, TextDelta
+from medgemma_ui.backends.base import Backend
+from medgemma_ui.backends.http import chat_payload, http_timeout, stream_chat
+from medgemma_ui.backends.types import (
+    AttemptEnd,
+    BackendStatus,
+    GenerationRequest,
+    StatusUpdate,
+    TextDelta,
+)
 from medgemma_ui.redaction import redact
 from medgemma_ui.settings import BackendSettings
 
@@ -25,16 +31,6 @@ def api_root(base_url: str) -> str:
     if not path.endswith("/v1"):
         path += "/v1"
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
-
-
-def http_timeout(settings: BackendSettings) -> httpx.Timeout:
-    # The read timeout is the longest silence allowed between two chunks.
-    return httpx.Timeout(
-        connect=settings.connect_timeout_s,
-        read=settings.first_token_timeout_s,
-        write=max(settings.connect_timeout_s, 30.0),
-        pool=settings.connect_timeout_s,
-    )
 
 
 _CONFIG_HINT = "MEDGEMMA_OPENAI_BASE_URL, MEDGEMMA_OPENAI_MODEL and MEDGEMMA_OPENAI_API_KEY"
@@ -124,7 +120,7 @@ class OpenAICompatBackend(Backend):
 
     async def _attempt(
         self, request: GenerationRequest, structured: bool
-    ) -> AsyncIterator[TextDelta | StatusUpdate | _Finish]:
+    ) -> AsyncIterator[TextDelta | StatusUpdate | AttemptEnd]:
         payload = chat_payload(
             request, model=await self._model_for_request(), structured=structured
         )

@@ -76,6 +76,22 @@ class Completion:
 
 Event = TextDelta | StatusUpdate | Completion
 
+
+@dataclass(frozen=True)
+class AttemptEnd:
+    """The last event of one provider attempt: what it knows at its end besides the text.
+
+    A provider's `Backend._attempt` yields `TextDelta`s (and `StatusUpdate`s), then one
+    `AttemptEnd`; `Backend.stream` turns the text and this into the one `Completion` callers see.
+    Callers of `stream` never receive it. Empty fields mean "not reported by the server"; an
+    empty `model` is replaced by the backend's configured model name.
+    """
+
+    finish_reason: str | None = None
+    usage: dict[str, int] | None = None
+    model: str = ""
+
+
 BackendState = Literal["ready", "not configured", "unreachable"]
 
 

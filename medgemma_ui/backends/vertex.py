@@ -25,19 +25,20 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from medgemma_ui.backends.base import Backend, _Finish
+from medgemma_ui.backends.base import Backend
 from medgemma_ui.backends.errors import BackendError, http_error
 from medgemma_ui.backends.google_auth import TokenSource
-from medgemma_ui.backends.openai_compat import http_timeout
-from medgemma_ui.backends.openai_stream import (
+from medgemma_ui.backends.http import (
     bad_response,
     chat_payload,
+    http_timeout,
     json_schema_response_format,
     parse_chat_completion,
     stream_chat,
     transport_error,
 )
 from medgemma_ui.backends.types import (
+    AttemptEnd,
     BackendState,
     BackendStatus,
     GenerationRequest,
@@ -97,14 +98,14 @@ def vertex_target(endpoint: str, dedicated_dns: str = "") -> VertexTarget:
     return VertexTarget(f"{host}/v1/{resource}:predict", "predict", resource)
 
 
-def _predictions(body: Any) -> tuple[str, _Finish]:
+def _predictions(body: Any) -> tuple[str, AttemptEnd]:
     """Text and finish info from any `:predict` answer shape seen from Model Garden vLLM."""
     predictions = body.get("predictions") if isinstance(body, dict) else None
     if predictions is None:
         raise ValueError("no predictions")
     item = predictions[0] if isinstance(predictions, list) and predictions else predictions
     if isinstance(item, str):  # the non-chat "prompt" format
-        return item, _Finish(finish_reason=None)
+        return item, AttemptEnd(finish_reason=None)
     if isinstance(item, list):  # shared endpoints: a list of choices inside the list
         if not item:
             raise ValueError("empty choice list")
@@ -171,7 +172,7 @@ class VertexBackend(Backend):
 
     async def _attempt(
         self, request: GenerationRequest, structured: bool
-    ) -> AsyncIterator[TextDelta | StatusUpdate | _Finish]:
+    ) -> AsyncIterator[TextDelta | StatusUpdate | AttemptEnd]:
         target = self.target
         token = await self.tokens.token()
         headers = {"Authorization": f"Bearer {token}"}
@@ -204,7 +205,7 @@ class VertexBackend(Backend):
         structured: bool,
         headers: dict[str, str],
         secrets: tuple[str, ...],
-    ) -> AsyncIterator[TextDelta | _Finish]:
+    ) -> AsyncIterator[TextDelta | AttemptEnd]:
         instance: dict[str, Any] = {
             "@requestFormat": "chatCompletions",
             "messages": request.messages(),

@@ -1,5 +1,14 @@
-"""OpenAI chat-completions over HTTP: payload, SSE parsing and error mapping (shared by the
-OpenAI-compatible and Vertex backends).
+"""HTTP helpers every provider may use; no provider owns this module.
+
+- Clients: `http_timeout` / `new_client` from the shared `BackendSettings` timeouts.
+- OpenAI chat completions (the OpenAI-compatible provider, Vertex's streaming route, Vertex's
+  `:predict` answers): `chat_payload`, `parse_sse`, `parse_chat_completion`, `stream_chat`.
+- Errors as one clear sentence: `transport_error` (no HTTP answer), `stream_error` (an error
+  reported inside a stream), `bad_response`, `cut_stream`; HTTP status answers are classified by
+  `errors.http_error`.
+
+httpx is imported on first use, so importing a provider module (which the registry does to read
+its declaration) stays cheap.
 
 Stream format: `data: {chat.completion.chunk}` lines, `choices[0].delta.content`, an optional
 last chunk with `usage` (asked for with `stream_options.include_usage`), then `data: [DONE]`. vLLM
@@ -11,15 +20,36 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from medgemma_ui.backends.base import _Finish
 from medgemma_ui.backends.errors import BackendError, cuda_error, http_error, is_cuda_error
-from medgemma_ui.backends.types import GenerationRequest, TextDelta
+from medgemma_ui.backends.types import AttemptEnd, GenerationRequest, TextDelta
+
+if TYPE_CHECKING:
+    import httpx
+
+    from medgemma_ui.settings import BackendSettings
 
 MAX_ERROR_BODY = 64 * 1024
+
+
+def http_timeout(settings: BackendSettings) -> httpx.Timeout:
+    """Connect, read, write and pool timeouts; read is the longest silence between two chunks."""
+    import httpx
+
+    return httpx.Timeout(
+        connect=settings.connect_timeout_s,
+        read=settings.first_token_timeout_s,
+        write=max(settings.connect_timeout_s, 30.0),
+        pool=settings.connect_timeout_s,
+    )
+
+
+def new_client(settings: BackendSettings) -> httpx.AsyncClient:
+    """A pooled async client with the shared timeouts (one per backend, closed by `aclose`)."""
+    import httpx
+
+    return httpx.AsyncClient(timeout=http_timeout(settings))
 
 
 def json_schema_response_format(request: GenerationRequest) -> dict[str, Any]:
@@ -103,8 +133,8 @@ def cut_stream(label: str, detail: str) -> BackendError:
 
 async def parse_sse(
     lines: AsyncIterator[str], *, label: str, secrets: Iterable[str] = ()
-) -> AsyncIterator[TextDelta | _Finish]:
-    """Turn SSE lines of a chat-completions stream into text deltas and one `_Finish`."""
+) -> AsyncIterator[TextDelta | AttemptEnd]:
+    """Turn SSE lines of a chat-completions stream into text deltas and one `AttemptEnd`."""
     finish_reason: str | None = None
     usage: dict[str, int] | None = None
     model = ""
@@ -139,12 +169,12 @@ async def parse_sse(
                 finish_reason = choice["finish_reason"]
     if not done and finish_reason is None:
         raise cut_stream(label, "stream ended without [DONE] or finish_reason")
-    yield _Finish(finish_reason=finish_reason, usage=usage, model=model)
+    yield AttemptEnd(finish_reason=finish_reason, usage=usage, model=model)
 
 
 def parse_chat_completion(
     obj: Any, *, label: str, secrets: Iterable[str] = ()
-) -> tuple[str, _Finish]:
+) -> tuple[str, AttemptEnd]:
     """A non-streamed `chat.completion` object (or one choice of it) -> text and finish info."""
     if isinstance(obj, dict) and (error := _error_text(obj)) is not None:
         raise stream_error(error, label=label, secrets=secrets)
@@ -158,7 +188,8 @@ def parse_chat_completion(
         raise bad_response(label, f"no message content in answer: {str(obj)[:500]}", secrets)
     model = obj.get("model", "") if isinstance(obj, dict) else ""
     usage = _usage(obj.get("usage")) if isinstance(obj, dict) else None
-    return text, _Finish(finish_reason=choice.get("finish_reason"), usage=usage, model=model or "")
+    end = AttemptEnd(finish_reason=choice.get("finish_reason"), usage=usage, model=model or "")
+    return text, end
 
 
 async def read_error_body(response: httpx.Response) -> str:
@@ -172,6 +203,8 @@ async def read_error_body(response: httpx.Response) -> str:
 
 def transport_error(error: httpx.HTTPError, *, label: str, url: str) -> BackendError:
     """httpx exceptions (no HTTP answer, or a broken one) -> BackendError."""
+    import httpx
+
     detail = f"{type(error).__name__}: {error} ({url})"
     if isinstance(error, httpx.ConnectTimeout | httpx.ConnectError):
         return BackendError(
@@ -206,8 +239,10 @@ async def stream_chat(
     label: str,
     config_hint: str,
     secrets: Iterable[str] = (),
-) -> AsyncIterator[TextDelta | _Finish]:
+) -> AsyncIterator[TextDelta | AttemptEnd]:
     """POST a streamed chat completion and yield its events; the response closes on exit."""
+    import httpx
+
     secrets = tuple(secrets)
     try:
         async with client.stream("POST", url, json=payload, headers=headers) as response:
