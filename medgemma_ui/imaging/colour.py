@@ -1,5 +1,6 @@
 """Colour DICOM pixels to 8-bit RGB: palettes through their LUT, >8-bit colour scaled. YBR is
-already RGB from pydicom 3 (and from Pillow's JPEG decoder): it is never converted again."""
+already RGB from pydicom 3 (and from Pillow's JPEG decoder): it is never converted again
+(docs/dicom.md pitfall 2)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,8 @@ QUALITIES = (95, 90, 85, 80, 75, 70, 60, 50, 40, 30, 20)
 
 
 def encode_jpeg(image: Image.Image, max_bytes: int = MAX_JPEG_BYTES) -> tuple[bytes, int]:
-    """Return (JPEG bytes, quality used). 4:4:4 because 4:2:0 smears MedGemma's CT channels."""
+    """Return (JPEG bytes, quality used). 4:4:4 because 4:2:0 smears MedGemma's CT channels
+    (docs/dicom.md pitfall 7)."""
     for quality in QUALITIES:
         buffer = io.BytesIO()
         image.save(buffer, "JPEG", quality=quality, subsampling=0)

@@ -15,7 +15,8 @@ from .rendered import StoredValues
 
 def lift_functional_groups(ds: Dataset, frame: int) -> None:
     """Copy the rescale and VOI of `frame` from Enhanced functional groups to the top level,
-    where pydicom's LUT functions look (pydicom#2353). Per-frame groups win over shared ones."""
+    where pydicom's LUT functions look (pydicom#2353; docs/dicom.md pitfall 5). Per-frame groups
+    win over shared ones."""
     groups: list[Dataset] = []
     per_frame = ds.get("PerFrameFunctionalGroupsSequence")
     if per_frame and frame < len(per_frame):
@@ -67,7 +68,7 @@ def render_grey(
     lift_functional_groups(ds, frame)
     modality = str(ds.get("Modality", "") or "").upper()
     if modality in {"XA", "XRF"} and "ModalityLUTSequence" in ds:
-        del ds.ModalityLUTSequence  # pitfall 9: not to be applied for XA/XRF
+        del ds.ModalityLUTSequence  # not to be applied for XA/XRF: docs/dicom.md pitfall 9
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
 
     stored = windowing.file_windows(ds)

@@ -116,7 +116,8 @@ def preset(level: float, width: float) -> Mapping:
 
 
 def file_voi(ds: Dataset, window: FileWindow) -> Mapping:
-    """The file's own VOI, scaled by its true output range (probed, not assumed to be 8-bit)."""
+    """The file's own VOI, scaled by its true output range (probed, not assumed to be 8-bit:
+    docs/dicom.md pitfall 3)."""
     voi = Dataset()
     if hasattr(ds, "file_meta"):
         voi.file_meta = ds.file_meta

@@ -1,10 +1,10 @@
-"""Build a tiny, randomly initialised Gemma 3 vision model offline (recipe: shared/reference/
-local-model.md). Its answers are random tokens: it checks plumbing, not words.
+"""Build a tiny, randomly initialised Gemma 3 vision model offline (the recipe and its traps:
+docs/local-model.md). Its answers are random tokens: it checks plumbing, not words.
 
     from tests.backends.tiny_gemma import build_tiny_gemma
     folder = build_tiny_gemma(tmp_path / "tiny-gemma")
 
-Also usable as a pytest fixture module: `tiny_gemma_dir` (session scope).
+tests/backends/test_real_model.py builds one per session (the `tiny_gemma_dir` fixture).
 """
 
 from __future__ import annotations

@@ -130,7 +130,7 @@ def test_greyscale_matches_highdicom_within_one_grey_level(path: Path) -> None:
 
 
 def test_mlut_18_follows_pydicoms_monotone_modality_lut() -> None:
-    # dicom.md §7: highdicom maps this Modality LUT Sequence wrongly; pydicom is the reference.
+    # highdicom maps this Modality LUT Sequence wrongly; pydicom is right (docs/dicom.md §7).
     path = data_file("mlut_18.dcm")
     ours = cached_render(path)
     assert not isinstance(ours, ImageError)

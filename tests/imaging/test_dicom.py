@@ -432,7 +432,7 @@ def test_damaged_compressed_stream_is_reported_as_damaged() -> None:
 def test_missing_plugin_message_names_the_syntax_and_packages() -> None:
     ds = pydicom.dcmread(io.BytesIO(make_dicom(np.zeros((8, 8), np.uint8))))
     ds.file_meta.TransferSyntaxUID = pydicom.uid.JPEGLosslessSV1
-    # pydicom's wording when no plugin for a syntax is installed (dicom.md pitfall 1).
+    # pydicom's wording when no plugin for a syntax is installed (docs/dicom.md pitfall 1).
     exc = RuntimeError(
         "Unable to decompress 'JPEG Lossless, Non-Hierarchical, First-Order Prediction' pixel "
         "data because all plugins are missing dependencies:\n"
