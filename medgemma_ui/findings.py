@@ -61,30 +61,6 @@ def parse_findings(raw: str, schema: dict[str, Any]) -> Findings:
         return Findings(None, False, [f"The answer could not be parsed ({type(exc).__name__})"])
 
 
-def findings_summary(findings: Findings) -> str:
-    """One line for the UI, e.g. "Valid after repair (trailing comma removed)"."""
-    if findings.data is None:
-        if findings.errors and findings.errors[0] != NO_OBJECT:
-            return f"No usable JSON: {findings.errors[0]}"
-        return "No JSON found"
-    if not findings.valid:
-        count = len(findings.errors)
-        return f"Invalid: {count} problem{'s' if count != 1 else ''}"
-    if findings.method == "repaired":
-        line = f"Valid after repair ({', '.join(findings.repairs)})"
-    elif findings.repaired:
-        line = f"Valid JSON (taken from {_METHOD_WORDS.get(findings.method, findings.method)})"
-    else:
-        line = "Valid JSON"
-    count = len(findings.normalisations)
-    if count:
-        line += f", {count} value{'s' if count != 1 else ''} normalised"
-    return line
-
-
-_METHOD_WORDS = {"fenced": "a fenced block", "embedded": "surrounding text"}
-
-
 def _parse(raw: Any, schema: dict[str, Any]) -> Findings:
     if isinstance(raw, bytes | bytearray):
         raw = bytes(raw).decode("utf-8", errors="replace")

@@ -9,10 +9,11 @@ import jsonschema
 import pytest
 from jsonschema import Draft202012Validator
 
-from medgemma_ui.findings import TRUNCATED, findings_summary, parse_findings
+from medgemma_ui.findings import TRUNCATED, parse_findings
 from medgemma_ui.templates import get_template
 from tests.findings.corpus import KINDS, ODDITIES, Case, build_corpus, check
 from tests.findings.corpus_bases import BASES
+from tests.findings.summary import findings_summary
 
 SCHEMAS: dict[str, dict[str, Any]] = {t: get_template(t).schema for t in BASES}
 VALIDATORS = {t: Draft202012Validator(s) for t, s in SCHEMAS.items()}

@@ -11,9 +11,9 @@ from medgemma_ui.findings import (
     MAX_INPUT_CHARS,
     NO_OBJECT,
     Findings,
-    findings_summary,
     parse_findings,
 )
+from tests.findings.summary import findings_summary
 
 CXR_SCHEMA = {
     "type": "object",
