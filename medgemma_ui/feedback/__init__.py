@@ -5,19 +5,13 @@ Typical use from the UI (the store is blocking; keep it off the event loop)::
     store = open_store(settings)             # once, at start-up; logs where feedback goes
     rec = FeedbackRecord(image_sha256=..., template_id="cxr", backend="openai", ...)
     rec_id = await asyncio.to_thread(store.save, rec)
-    # changed rating before the next analysis: same id, saved again
-    await asyncio.to_thread(store.save, rec.with_changes(overall_rating="agree"))
+    # changed rating before the next analysis: a record with the same id, saved again
+    await asyncio.to_thread(store.save, FeedbackRecord(id=rec_id, ..., overall_rating="agree"))
 """
 
-from medgemma_ui.feedback.export import (
-    EXPORT_FIELDS,
-    EXPORT_FORMATS,
-    read_export,
-    records_from_export,
-    write_export,
-)
+from medgemma_ui.feedback.export import EXPORT_FIELDS, EXPORT_FORMATS, write_export
 from medgemma_ui.feedback.hub_sync import HubShardWriter, describe_destination, open_store
-from medgemma_ui.feedback.migrations import SCHEMA_VERSION, SchemaVersionError
+from medgemma_ui.feedback.migrations import SchemaVersionError
 from medgemma_ui.feedback.record import (
     FINDING_RATINGS,
     OVERALL_RATINGS,
@@ -33,7 +27,6 @@ __all__ = [
     "EXPORT_FORMATS",
     "FINDING_RATINGS",
     "OVERALL_RATINGS",
-    "SCHEMA_VERSION",
     "FeedbackRecord",
     "FeedbackStore",
     "FindingPath",
@@ -42,8 +35,6 @@ __all__ = [
     "describe_destination",
     "finding_paths",
     "open_store",
-    "read_export",
-    "records_from_export",
     "redact",
     "write_export",
 ]

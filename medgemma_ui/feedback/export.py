@@ -1,4 +1,4 @@
-"""CSV and JSON Lines exports of feedback, and reading them back.
+"""CSV and JSON Lines exports of feedback.
 
 Both formats carry exactly `EXPORT_FIELDS`: every declared record field except the image bytes,
 plus `image_kept`. In CSV, lists, dicts and `parsed` are JSON strings, `valid` and `image_kept` are
@@ -68,38 +68,3 @@ def write_export(
         writer.writerow([_csv_cell(name, row[name]) for name in EXPORT_FIELDS])
         n += 1
     return n
-
-
-def _from_csv(row: dict[str, str]) -> dict[str, Any]:
-    data: dict[str, Any] = {}
-    for name, text in row.items():
-        if name in _JSON_FIELDS:
-            data[name] = json.loads(text)
-        elif name in _BOOL_FIELDS:
-            data[name] = text == "true"
-        elif name == "overall_rating":
-            data[name] = text or None
-        else:
-            data[name] = text
-    return data
-
-
-def read_export(fmt: ExportFormat, source: TextIO) -> list[dict[str, Any]]:
-    """Parse an export back into dicts with the same types as `export_row`."""
-    if fmt == "jsonl":
-        return [json.loads(line) for line in source if line.strip()]
-    if fmt == "csv":
-        reader = csv.DictReader(source)
-        if tuple(reader.fieldnames or ()) != EXPORT_FIELDS:
-            raise ValueError("not a feedback CSV export: unexpected header.")
-        return [_from_csv(row) for row in reader]
-    raise ValueError(f"export format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}.")
-
-
-def records_from_export(fmt: ExportFormat, source: TextIO) -> list[FeedbackRecord]:
-    """Read an export back as validated records (without images)."""
-    records = []
-    for row in read_export(fmt, source):
-        row.pop("image_kept", None)
-        records.append(FeedbackRecord.from_dict(row))
-    return records

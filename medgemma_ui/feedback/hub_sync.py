@@ -15,7 +15,6 @@ import logging
 import os
 import threading
 import uuid
-from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -79,14 +78,6 @@ class HubShardWriter:
         tmp = target.with_name(f".{sha256}.{os.getpid()}.tmp")  # dot files: never uploaded
         tmp.write_bytes(jpeg)
         os.replace(tmp, target)
-
-    def push_now(self) -> Future[Any] | None:
-        """Ask the scheduler to push now (e.g. at shutdown); None without a scheduler."""
-        return None if self.scheduler is None else self.scheduler.trigger()
-
-    def stop(self) -> None:
-        if self.scheduler is not None:
-            self.scheduler.stop()
 
 
 def _feedback(settings: Settings | FeedbackSettings) -> FeedbackSettings:

@@ -194,27 +194,11 @@ class FeedbackRecord:
             raise ValueError("timings_ms must be a dict of name -> milliseconds (numbers).")
         _check_json("timings_ms", self.timings_ms)
 
-    def to_dict(self, *, include_image: bool = False) -> dict[str, Any]:
-        """Plain JSON-ready dict of the declared fields; the image only when asked for."""
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict of the declared fields except the image bytes."""
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         data.pop("image_jpeg")
-        data = json.loads(json.dumps(data))  # deep copy, and proves it is JSON
-        if include_image:
-            data["image_jpeg"] = self.image_jpeg
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> FeedbackRecord:
-        """Build from `to_dict()` output (or an export row); unknown keys are an error."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown feedback fields: {sorted(unknown)}")
-        return cls(**data)
-
-    def with_changes(self, **changes: Any) -> FeedbackRecord:
-        """A validated copy with some fields changed (e.g. a revised rating)."""
-        return dataclasses.replace(self, **changes)
+        return json.loads(json.dumps(data))  # deep copy, and proves it is JSON
 
 
 class FindingPath(NamedTuple):

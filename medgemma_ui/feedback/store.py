@@ -245,49 +245,28 @@ class FeedbackStore:
         found = conn.execute(f"{_SELECT} {_FROM} WHERE f.id = ?", (record_id,)).fetchone()
         return None if found is None else _from_row(found[:-1])
 
-    def recent(self, limit: int = 50, *, session_label: str | None = None) -> list[FeedbackRecord]:
-        """The most recently changed records first (without image bytes)."""
-        where, params = self._where(session_label)
-        rows = self._conn().execute(
-            f"{_SELECT} {_FROM} {where} ORDER BY f.updated_at DESC, f.id LIMIT ?",
-            (*params, int(limit)),
-        )
-        return [_from_row(r[:-1]) for r in rows.fetchall()]
-
     def count(self, *, session_label: str | None = None) -> int:
         where, params = self._where(session_label)
         return int(self._conn().execute(f"SELECT count(*) {_FROM} {where}", params).fetchone()[0])
 
-    def iter_all(
-        self, *, session_label: str | None = None, with_images: bool = False
-    ) -> Iterator[FeedbackRecord]:
-        """Every record, oldest first, read in one consistent snapshot."""
-        for record, _ in self._iter(session_label, with_images=with_images):
+    def iter_all(self, *, session_label: str | None = None) -> Iterator[FeedbackRecord]:
+        """Every record, oldest first, read in one consistent snapshot (without image bytes)."""
+        for record, _ in self._iter(session_label):
             yield record
 
-    def _iter(
-        self, session_label: str | None, *, with_images: bool = False
-    ) -> Iterator[tuple[FeedbackRecord, bool]]:
+    def _iter(self, session_label: str | None) -> Iterator[tuple[FeedbackRecord, bool]]:
         self._conn()  # creates and migrates the database if needed
         where, params = self._where(session_label)
         # Its own connection, so a slow consumer never holds this thread's connection mid-read.
         conn = self._connect()
         try:
             conn.execute("BEGIN")
-            image_column = "i.jpeg" if with_images else "NULL"
-            cursor = conn.execute(
-                f"{_SELECT}, {image_column} {_FROM} {where} ORDER BY f.created_at, f.id", params
-            )
+            cursor = conn.execute(f"{_SELECT} {_FROM} {where} ORDER BY f.created_at, f.id", params)
             for row in cursor:
-                image = row[-1] if with_images else None
-                yield _from_row(row[:-2], image), bool(row[-2])
+                yield _from_row(row[:-1]), bool(row[-1])
             conn.execute("COMMIT")
         finally:
             conn.close()
-
-    def has_image(self, sha256: str) -> bool:
-        row = self._conn().execute("SELECT 1 FROM images WHERE sha256 = ?", (sha256,)).fetchone()
-        return row is not None
 
     def stats(self, *, session_label: str | None = None) -> dict[str, Any]:
         """Counts by overall rating and agreement rates (agree 1, partly 0.5, disagree 0).
@@ -341,10 +320,6 @@ class FeedbackStore:
         from medgemma_ui.feedback.export import write_export
 
         return write_export(self._iter(session_label), fmt, out)
-
-    def integrity_check(self) -> str:
-        """SQLite's own check; "ok" when the file is sound."""
-        return str(self._conn().execute("PRAGMA integrity_check").fetchone()[0])
 
     @staticmethod
     def _where(session_label: str | None) -> tuple[str, tuple[Any, ...]]:

@@ -50,6 +50,6 @@ def make_record(writer: int = 0, i: int = 0, **changes: object) -> FeedbackRecor
 
 def comparable(record: FeedbackRecord) -> dict[str, object]:
     """Every field except updated_at, which the store sets."""
-    data = record.to_dict(include_image=True)
+    data = record.to_dict() | {"image_jpeg": record.image_jpeg}
     data.pop("updated_at")
     return data

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from medgemma_ui.__main__ import main
-from medgemma_ui.feedback import FeedbackStore, records_from_export
+from medgemma_ui.feedback import FeedbackStore
+from tests.feedback.exports import records_from_export
 from tests.feedback.factory import make_record
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 from medgemma_ui.feedback import FeedbackStore
@@ -19,8 +20,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def assert_all_intact(path: Path, writers: int, per_writer: int) -> None:
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     store = FeedbackStore(path)
-    assert store.integrity_check() == "ok"
     assert store.count() == writers * per_writer
     ids = [r[0] for r in store._conn().execute("SELECT id FROM feedback")]
     assert len(ids) == len(set(ids))
@@ -86,7 +88,7 @@ def test_updates_of_one_id_from_two_writers_end_as_one_row(tmp_path: Path) -> No
 
     def run(k: int) -> None:
         for n in range(40):
-            stores[k].save(base.with_changes(overall_rating=ratings[k], comment=f"{k}:{n}"))
+            stores[k].save(replace(base, overall_rating=ratings[k], comment=f"{k}:{n}"))
 
     threads = [threading.Thread(target=run, args=(k,)) for k in range(2)]
     for t in threads:

@@ -1,13 +1,15 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from medgemma_ui.feedback import FeedbackStore, read_export, records_from_export, write_export
+from medgemma_ui.feedback import FeedbackStore, write_export
+from tests.feedback.exports import read_export, records_from_export
 from tests.feedback.factory import comparable, make_record
 
 
@@ -28,7 +30,7 @@ def test_export_round_trips_through_a_real_file(tmp_path: Path, fmt: str) -> Non
     for record in back:
         assert record == stored[record.id]
         original = next(r for r in records if r.id == record.id)
-        assert comparable(record) == comparable(original.with_changes(image_jpeg=None))
+        assert comparable(record) == comparable(replace(original, image_jpeg=None))
 
 
 def test_export_filters_by_session_and_rejects_unknown_format(tmp_path: Path) -> None:
@@ -42,8 +44,6 @@ def test_export_filters_by_session_and_rejects_unknown_format(tmp_path: Path) ->
     }
     with pytest.raises(ValueError, match="export format must be one of csv, jsonl"):
         store.export("xlsx", io.StringIO())  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="not a feedback CSV export"):
-        read_export("csv", io.StringIO("a,b\n1,2\n"))
 
 
 free_text = st.text(
@@ -70,4 +70,4 @@ def test_any_free_text_survives_both_formats(
         write_export([(record, False)], fmt, buffer)  # type: ignore[arg-type]
         buffer.seek(0)
         (back,) = records_from_export(fmt, buffer)  # type: ignore[arg-type]
-        assert back == record.with_changes(image_jpeg=None)
+        assert back == replace(record, image_jpeg=None)

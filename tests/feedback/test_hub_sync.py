@@ -4,6 +4,7 @@ import hashlib
 import json
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -68,9 +69,9 @@ def test_saved_ratings_reach_a_private_dataset_through_commit_scheduler(
             ]
             first = make_record(0, 0, image_sha256=sha, image_jpeg=jpeg)
             store.save(first)
-            store.save(first.with_changes(overall_rating="agree", comment="revised"))
+            store.save(replace(first, overall_rating="agree", comment="revised"))
             store.save(make_record(0, 1))
-            writer.push_now().result(timeout=30)  # type: ignore[union-attr]
+            writer.scheduler.trigger().result(timeout=30)  # type: ignore[union-attr]
 
             shard = f"feedback/{writer.shard.name}"
             assert writer.shard.name.startswith("feedback-") and writer.shard.suffix == ".jsonl"
@@ -90,16 +91,16 @@ def test_saved_ratings_reach_a_private_dataset_through_commit_scheduler(
             assert all("image_jpeg" not in r for r in pushed)
 
             store.save(make_record(0, 2))
-            writer.push_now().result(timeout=30)  # type: ignore[union-attr]
+            writer.scheduler.trigger().result(timeout=30)  # type: ignore[union-attr]
             assert len(hub.commits) == 2
             assert set(hub.commits[1]["files"]) == {shard}  # the image did not change
             assert len(lines(hub.files[shard])) == 4
 
             # nothing new: no commit
-            assert writer.push_now().result(timeout=30) is None  # type: ignore[union-attr]
+            assert writer.scheduler.trigger().result(timeout=30) is None  # type: ignore[union-attr]
             assert len(hub.commits) == 2
         finally:
-            writer.stop()
+            writer.scheduler.stop()  # type: ignore[union-attr]
             store.close()
     assert set(hub.auth) == {f"Bearer {TOKEN}"}
     assert hub.unexpected == []
@@ -137,7 +138,7 @@ def test_shard_writer_without_scheduler_appends_whole_lines(tmp_path: Path) -> N
         make_record(1, i).id for i in range(3)
     ]
     assert not (tmp_path / "images").exists()
-    assert a.push_now() is None
+    assert a.scheduler is None
 
 
 def test_describe_destination_names_where_feedback_goes(monkeypatch: pytest.MonkeyPatch) -> None:

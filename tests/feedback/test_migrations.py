@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from medgemma_ui.feedback import SCHEMA_VERSION, FeedbackStore, SchemaVersionError
+from medgemma_ui.feedback import FeedbackStore, SchemaVersionError
 from medgemma_ui.feedback.migrations import MIGRATIONS, migrate, user_version
 from tests.feedback.factory import make_record
 
@@ -17,7 +18,7 @@ def connect(path: Path) -> sqlite3.Connection:
 def test_empty_database_is_migrated_to_current(tmp_path: Path) -> None:
     conn = connect(tmp_path / "f.db")
     assert user_version(conn) == 0
-    assert migrate(conn) == SCHEMA_VERSION == len(MIGRATIONS) == 2
+    assert migrate(conn) == len(MIGRATIONS) == 2
     assert user_version(conn) == 2
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"feedback", "images"} <= tables
@@ -81,7 +82,7 @@ def test_a_version_1_database_gains_provenance_and_keeps_its_ratings(tmp_path: P
     assert loaded.id == record.id and loaded.created_at == record.created_at
     assert loaded.provenance == {} and loaded.finding_corrections == {}
     assert loaded.added_findings == []
-    updated = loaded.with_changes(provenance={"image_sha256": [record.image_sha256]})
+    updated = replace(loaded, provenance={"image_sha256": [record.image_sha256]})
     store.save(updated)
     assert next(store.iter_all()).provenance == {"image_sha256": [record.image_sha256]}
 
