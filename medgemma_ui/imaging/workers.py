@@ -77,7 +77,6 @@ class PreparePool:
         self.timeout_s = timeout_s
         self._executor: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
-        self.restarts = 0
 
     def _current(self) -> ProcessPoolExecutor | None:
         """The pool, started on first use; None when this platform cannot run one (no
@@ -106,7 +105,6 @@ class PreparePool:
         with self._lock:
             if self._executor is executor:
                 self._executor = None
-                self.restarts += 1
         stop_pool(executor, kill=kill)
 
     def warm(self) -> list[Future[int]]:
