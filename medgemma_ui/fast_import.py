@@ -58,6 +58,7 @@ def skip_stub_generation() -> None:
 
 
 def stubs_skipped() -> bool:
-    """Whether the loaded gradio has the no-op (for tests and the start-up log)."""
+    """Whether the loaded gradio has the no-op (tests/ui/test_fast_import.py checks the entry
+    points with it)."""
     module = sys.modules.get(_MODULE)
     return module is not None and getattr(module, "create_or_modify_pyi", None) is _no_stub
