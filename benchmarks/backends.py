@@ -30,9 +30,11 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from medgemma_ui.backends import BackendRegistry, Completion, GenerationRequest
+from medgemma_ui.backends import BackendRegistry, BackendSettings, Completion, GenerationRequest
 from medgemma_ui.backends.http import chat_payload, parse_sse
-from medgemma_ui.settings import BackendSettings
+from medgemma_ui.backends.providers.hf_endpoint import HFEndpointConfig
+from medgemma_ui.backends.providers.openai_compat import OpenAIConfig
+from medgemma_ui.backends.providers.vertex import VertexConfig
 from tests.backends.loopback import LoopbackServer, Reply, chat_stream, chunk
 
 LATENCY_S = 2.0
@@ -138,22 +140,19 @@ async def main() -> None:
     try:
         url = urls.get(timeout=60)
         key = str(service_account_file(tmp, f"{url}/token"))
-        base = BackendSettings(hf_endpoint_url=url, hf_token="hf_benchbench", openai_base_url=url)
+        base = BackendSettings(
+            configs=(
+                HFEndpointConfig(url=url, token="hf_benchbench"),
+                OpenAIConfig(base_url=url),
+            )
+        )
+        predict = VertexConfig(endpoint=f"{url}/v1/{RESOURCE}", credentials_file=key)
+        dedicated = VertexConfig(endpoint=RESOURCE, dedicated_dns=url, credentials_file=key)
         cases = [
             ("hf-endpoint (TGI, stream)", "hf-endpoint", base),
             ("openai (SSE)", "openai", base),
-            (
-                "vertex (:predict)",
-                "vertex",
-                BackendSettings(vertex_endpoint=f"{url}/v1/{RESOURCE}", google_credentials=key),
-            ),
-            (
-                "vertex (dedicated, stream)",
-                "vertex",
-                BackendSettings(
-                    vertex_endpoint=RESOURCE, vertex_dedicated_dns=url, google_credentials=key
-                ),
-            ),
+            ("vertex (:predict)", "vertex", BackendSettings(configs=(predict,))),
+            ("vertex (dedicated, stream)", "vertex", BackendSettings(configs=(dedicated,))),
         ]
         rows = []
         for label, name, settings in cases:

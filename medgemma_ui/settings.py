@@ -2,7 +2,8 @@
 
 `Settings.from_env()` is the only place that reads `os.environ` for configuration. Everything else
 receives a `Settings` (or the part of it that it needs) as an argument, so tests can build their
-own without touching the process environment.
+own without touching the process environment. The backends' part, `BackendSettings`, lives in
+`medgemma_ui.backends.settings`: each provider declares its own variables there.
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from medgemma_ui.backends.settings import BackendSettings
 from medgemma_ui.env_values import SettingsError, read_bool, read_float, read_int, read_str
-
-BACKEND_NAMES = ("hf-endpoint", "vertex", "openai", "local")
 
 
 @dataclass(frozen=True)
@@ -32,65 +32,6 @@ class ImageLimits:
             max_bytes=read_int(env, "MEDGEMMA_MAX_IMAGE_MB", 512, 1, 16384) * 1024 * 1024,
             max_pixels=read_int(env, "MEDGEMMA_MAX_IMAGE_MEGAPIXELS", 60, 1, 2000) * 1_000_000,
             max_frames=read_int(env, "MEDGEMMA_MAX_FRAMES", 5000, 1, 1_000_000),
-        )
-
-
-@dataclass(frozen=True)
-class BackendSettings:
-    """Connection details for every backend plus the shared timeouts and retry limits."""
-
-    hf_endpoint_url: str = ""
-    hf_token: str = field(default="", repr=False)
-    vertex_endpoint: str = ""
-    vertex_dedicated_dns: str = ""
-    google_credentials: str = ""
-    google_credentials_json: str = field(default="", repr=False)
-    openai_base_url: str = ""
-    openai_api_key: str = field(default="", repr=False)
-    openai_model: str = ""
-    local_model: str = ""
-    local_device: str = ""
-    default_backend: str = ""
-    connect_timeout_s: float = 10.0
-    first_token_timeout_s: float = 120.0
-    total_timeout_s: float = 300.0
-    wake_wait_s: float = 300.0
-    max_retries: int = 3
-    structured_output: bool = True
-    health_ttl_s: float = 30.0
-    concurrency: int = 16
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> BackendSettings:
-        default_backend = read_str(env, "MEDGEMMA_DEFAULT_BACKEND")
-        if default_backend and default_backend not in BACKEND_NAMES:
-            raise SettingsError(
-                f"MEDGEMMA_DEFAULT_BACKEND must be one of {', '.join(BACKEND_NAMES)}, "
-                f"got {default_backend!r}."
-            )
-        return cls(
-            hf_endpoint_url=read_str(env, "MEDGEMMA_HF_ENDPOINT_URL"),
-            hf_token=read_str(env, "HF_TOKEN"),
-            vertex_endpoint=read_str(env, "MEDGEMMA_VERTEX_ENDPOINT"),
-            vertex_dedicated_dns=read_str(env, "MEDGEMMA_VERTEX_DEDICATED_DNS"),
-            google_credentials=read_str(env, "GOOGLE_APPLICATION_CREDENTIALS"),
-            google_credentials_json=read_str(env, "MEDGEMMA_VERTEX_CREDENTIALS_JSON"),
-            openai_base_url=read_str(env, "MEDGEMMA_OPENAI_BASE_URL"),
-            openai_api_key=read_str(env, "MEDGEMMA_OPENAI_API_KEY"),
-            openai_model=read_str(env, "MEDGEMMA_OPENAI_MODEL"),
-            local_model=read_str(env, "MEDGEMMA_LOCAL_MODEL"),
-            local_device=read_str(env, "MEDGEMMA_LOCAL_DEVICE"),
-            default_backend=default_backend,
-            connect_timeout_s=read_float(env, "MEDGEMMA_CONNECT_TIMEOUT_S", 10.0, 0.1, 600),
-            first_token_timeout_s=read_float(
-                env, "MEDGEMMA_FIRST_TOKEN_TIMEOUT_S", 120.0, 0.1, 3600
-            ),
-            total_timeout_s=read_float(env, "MEDGEMMA_TOTAL_TIMEOUT_S", 300.0, 0.1, 7200),
-            wake_wait_s=read_float(env, "MEDGEMMA_WAKE_WAIT_S", 300.0, 0, 7200),
-            max_retries=read_int(env, "MEDGEMMA_MAX_RETRIES", 3, 0, 20),
-            structured_output=read_bool(env, "MEDGEMMA_STRUCTURED_OUTPUT", True),
-            health_ttl_s=read_float(env, "MEDGEMMA_HEALTH_TTL_S", 30.0, 0, 3600),
-            concurrency=read_int(env, "MEDGEMMA_BACKEND_CONCURRENCY", 16, 1, 1000),
         )
 
 
@@ -202,6 +143,18 @@ def usable_cpus(cgroup_cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
     return max(1, cpus)
 
 
+def templates_dir_from_env(env: Mapping[str, str]) -> Path | None:
+    """`MEDGEMMA_TEMPLATES_DIR`: a folder of templates used instead of the packaged ones (a copy
+    of `medgemma_ui/templates/data` with a department's own added); None: the packaged ones."""
+    raw = read_str(env, "MEDGEMMA_TEMPLATES_DIR")
+    if not raw:
+        return None
+    folder = Path(raw).expanduser()
+    if not folder.is_dir():
+        raise SettingsError(f"MEDGEMMA_TEMPLATES_DIR must be a folder of templates, got {raw!r}.")
+    return folder
+
+
 @dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -209,6 +162,7 @@ class Settings:
     backends: BackendSettings = field(default_factory=BackendSettings)
     generation: GenerationDefaults = field(default_factory=GenerationDefaults)
     feedback: FeedbackSettings = field(default_factory=FeedbackSettings)
+    templates_dir: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -219,6 +173,7 @@ class Settings:
             backends=BackendSettings.from_env(env),
             generation=GenerationDefaults.from_env(env),
             feedback=FeedbackSettings.from_env(env),
+            templates_dir=templates_dir_from_env(env),
         )
 
     def with_changes(self, **parts: object) -> Settings:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from medgemma_ui.backends import backend_classes
 from medgemma_ui.dotenv_loader import read_env_file
 from medgemma_ui.settings import Settings, usable_cpus
 
@@ -136,6 +137,19 @@ def test_the_recorder_sees_the_settings_reader():
     # Guard against the recorder silently seeing nothing (and every check below passing).
     assert {"MEDGEMMA_PORT", "HF_TOKEN", "MEDGEMMA_FEEDBACK_DB", "SPACE_ID"} <= SETTINGS_NAMES
     assert len(SETTINGS_NAMES) >= 40
+
+
+def test_every_declared_backend_variable_is_in_env_example_and_read():
+    # Each provider declares its variables in its own module; none may be left out of the
+    # example file or go unread by Settings.from_env.
+    declared = {s.env: s for p in backend_classes() for s in p.declared_settings()}
+    assert {"MEDGEMMA_OPENAI_BASE_URL", "HF_TOKEN", "MEDGEMMA_LOCAL_MODEL"} <= set(declared)
+    assert not set(declared) - set(EXAMPLE), (
+        f".env.example lacks {sorted(set(declared) - set(EXAMPLE))}"
+    )
+    assert set(declared) <= SETTINGS_NAMES
+    # (That each value is the default is checked below for every variable.)
+    assert all(not EXAMPLE[name] for name, s in declared.items() if s.secret)
 
 
 def test_env_example_assigns_every_variable_the_settings_read():

@@ -1,10 +1,17 @@
-"""The backend interface and the loop every backend shares: timeouts, retries, progress, timings.
+"""The backend interface, its declarations, and the loop every backend shares.
 
-A provider module implements `_attempt(request, structured)`: one try, yielding `TextDelta`s and
-ending with an `AttemptEnd`, raising `BackendError` on failure. `Backend.stream()` wraps it with the
-first-token and total timeouts, retries what is retryable before any text was shown (a waking
-endpoint up to `wake_wait_s`, everything else up to `max_retries`), reports each wait as a
-`StatusUpdate`, and ends with exactly one `Completion`.
+A provider module (one file in `medgemma_ui.backends.providers`) defines one `Backend` subclass:
+
+- declarations, as class attributes read without creating a backend: `name`, `label`, `order`,
+  `config_type` (its settings, see `config.setting`), `supports_structured_output`, and
+  optionally `setup_note` and `preselected`. What "configured" means and the operator's
+  sentences (`how_to_configure`, `settings_hint`, `help_line`) are generated from them;
+- `_attempt(request, structured)`: one try, yielding `TextDelta`s and ending with an
+  `AttemptEnd`, raising `BackendError` on failure; plus `model` and `health()`.
+
+`Backend.stream()` wraps `_attempt` with the first-token and total timeouts, retries what is
+retryable before any text was shown (a waking endpoint up to `wake_wait_s`, everything else up to
+`max_retries`), reports each wait as a `StatusUpdate`, and ends with exactly one `Completion`.
 """
 
 from __future__ import annotations
@@ -14,8 +21,9 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, AsyncIterator
-from typing import cast
+from typing import TYPE_CHECKING, ClassVar, Generic, cast
 
+from medgemma_ui.backends.config import ConfigT, ProviderConfig, Setting, settings_of
 from medgemma_ui.backends.errors import BackendError
 from medgemma_ui.backends.types import (
     AttemptEnd,
@@ -27,7 +35,9 @@ from medgemma_ui.backends.types import (
     TextDelta,
 )
 from medgemma_ui.redaction import redact
-from medgemma_ui.settings import BackendSettings
+
+if TYPE_CHECKING:
+    from medgemma_ui.backends.settings import BackendSettings
 
 log = logging.getLogger("medgemma_ui.backends")
 
@@ -35,13 +45,28 @@ log = logging.getLogger("medgemma_ui.backends")
 WAKE_POLL_MAX_S = 5.0
 
 
-class Backend(ABC):
-    """One place MedGemma runs. Subclasses set the class attributes and implement `_attempt`."""
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
-    name: str = ""
-    label: str = ""
-    how_to_configure: str = ""
-    supports_structured_output: bool = False
+
+class Backend(ABC, Generic[ConfigT]):
+    """One place MedGemma runs. Subclasses declare the class attributes and implement
+    `model`, `health` and `_attempt`; `self.config` is their own settings."""
+
+    # The id used by MEDGEMMA_DEFAULT_BACKEND, the CLI's --backend and feedback records.
+    name: ClassVar[str] = ""
+    # What clinicians see in the menu and in messages ("The {label} is rate-limiting ...").
+    label: ClassVar[str] = ""
+    # Menu position, smallest first.
+    order: ClassVar[int] = 0
+    # The provider's settings dataclass; its required settings decide "configured".
+    config_type: ClassVar[type[ProviderConfig]] = ProviderConfig
+    # Whether it can constrain decoding to a JSON schema.
+    supports_structured_output: ClassVar[bool] = False
+    # Anything else an operator must do besides the settings (ends the "not configured" sentence).
+    setup_note: ClassVar[str] = ""
+    # The menu's choice while no backend is configured (the easiest to set up); else the first.
+    preselected: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -51,12 +76,47 @@ class Backend(ABC):
         backoff_max_s: float = 15.0,
     ) -> None:
         self.settings = settings
+        self.config: ConfigT = cast("ConfigT", settings.config(self.config_type))
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
 
+    @classmethod
+    def declared_settings(cls) -> tuple[Setting, ...]:
+        return settings_of(cls.config_type)
+
+    @classmethod
+    def is_configured(cls, config: ProviderConfig) -> bool:
+        """Every required setting is non-empty (no imports, no network)."""
+        return all(getattr(config, s.field) for s in cls.declared_settings() if s.required)
+
+    @classmethod
+    def how_to_configure(cls) -> str:
+        """For operators: what to set, e.g. "set MEDGEMMA_X_URL (the address); optionally ..."."""
+        required = [f"{s.env} ({s.help})" for s in cls.declared_settings() if s.required]
+        optional = [s.env for s in cls.declared_settings() if not s.required]
+        parts = []
+        if required:
+            parts.append(f"set {_and(required)}")
+        if optional:
+            parts.append(f"optionally {', '.join(optional)}")
+        if cls.setup_note:
+            parts.append(cls.setup_note)
+        return "; ".join(parts) + "."
+
+    @classmethod
+    def settings_hint(cls) -> str:
+        """Every variable of this backend, "A, B and C": what to check after a refusal."""
+        return _and([s.env for s in cls.declared_settings()])
+
+    @classmethod
+    def help_line(cls) -> str:
+        """One line for the CLI's help: the label and the variables that make it configured."""
+        required = [s.env for s in cls.declared_settings() if s.required]
+        return f"{cls.label} (set {_and(required)})" if required else cls.label
+
     @property
-    @abstractmethod
-    def configured(self) -> bool: ...
+    def configured(self) -> bool:
+        return self.is_configured(self.config)
 
     @property
     @abstractmethod
@@ -64,7 +124,12 @@ class Backend(ABC):
 
     @property
     def _secrets(self) -> tuple[str, ...]:
-        return ()
+        """Values to remove verbatim from logged details: the config's secret settings."""
+        return tuple(
+            value
+            for s in self.declared_settings()
+            if s.secret and isinstance(value := getattr(self.config, s.field), str) and value
+        )
 
     @abstractmethod
     async def health(self) -> BackendStatus: ...
@@ -74,13 +139,16 @@ class Backend(ABC):
         self, request: GenerationRequest, structured: bool
     ) -> AsyncIterator[TextDelta | StatusUpdate | AttemptEnd]: ...
 
-    async def aclose(self) -> None:  # noqa: B027 - optional hook
+    async def aclose(self) -> None:
         """Release connections; the backend may be used again afterwards."""
+
+    def not_configured_status(self) -> BackendStatus:
+        return BackendStatus("not configured", self.how_to_configure(), self.model)
 
     def not_configured_error(self) -> BackendError:
         return BackendError(
             "not_configured",
-            f"The {self.label} is not configured; {self.how_to_configure}",
+            f"The {self.label} is not configured; {self.how_to_configure()}",
             retryable=False,
         )
 

@@ -28,7 +28,7 @@ from medgemma_ui.backends.types import AttemptEnd, GenerationRequest, TextDelta
 if TYPE_CHECKING:
     import httpx
 
-    from medgemma_ui.settings import BackendSettings
+    from medgemma_ui.backends.settings import BackendSettings
 
 MAX_ERROR_BODY = 64 * 1024
 

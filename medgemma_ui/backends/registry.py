@@ -1,30 +1,22 @@
-"""Every backend by name, created lazily, with a cheap cached health check.
+"""Every discovered backend by name, created lazily, with a cheap cached health check.
 
-The single dispatch point is `registry.get(name).stream(request)`.
+The single dispatch point is `registry.get(name).stream(request)`. Names, labels, what
+"configured" means and the menu order all come from the provider declarations
+(`medgemma_ui.backends.discovery`); nothing here names a backend.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import time
 from typing import Any
 
+from medgemma_ui.backends import discovery
 from medgemma_ui.backends.base import Backend
 from medgemma_ui.backends.errors import BackendError
+from medgemma_ui.backends.settings import BackendSettings
 from medgemma_ui.backends.types import BackendStatus
 from medgemma_ui.redaction import redact
-from medgemma_ui.settings import BACKEND_NAMES, BackendSettings
-
-# name -> (module, class); modules are imported only when the backend is first used, so the local
-# backend's torch/transformers stay unimported unless it is chosen.
-_BACKENDS: dict[str, tuple[str, str]] = {
-    "hf-endpoint": ("medgemma_ui.backends.hf_endpoint", "HFEndpointBackend"),
-    "vertex": ("medgemma_ui.backends.vertex", "VertexBackend"),
-    "openai": ("medgemma_ui.backends.openai_compat", "OpenAICompatBackend"),
-    "local": ("medgemma_ui.backends.local_transformers", "LocalTransformersBackend"),
-}
-assert tuple(_BACKENDS) == BACKEND_NAMES
 
 
 class BackendRegistry:
@@ -38,51 +30,54 @@ class BackendRegistry:
         self.settings = settings
         self.health_timeout_s = health_timeout_s
         self._options = backend_options or {}
-        self._backends: dict[str, Backend] = {}
+        self._backends: dict[str, Backend[Any]] = {}
         self._statuses: dict[str, tuple[float, BackendStatus]] = {}
         self._lock = asyncio.Lock()
 
     def names(self) -> list[str]:
-        return list(_BACKENDS)
+        """Every backend's name, in menu order."""
+        return list(discovery.backend_names())
 
-    def get(self, name: str) -> Backend:
-        backend = self._backends.get(name)
-        if backend is not None:
-            return backend
-        if name not in _BACKENDS:
+    def provider(self, name: str) -> type[Backend[Any]]:
+        """The Backend class declared for `name` (nothing is created)."""
+        found = discovery.backend_class(name)
+        if found is None:
             raise BackendError(
                 "not_configured",
-                f"There is no backend called {name!r}; choose one of {', '.join(_BACKENDS)}.",
+                f"There is no backend called {name!r}; choose one of {', '.join(self.names())}.",
                 retryable=False,
             )
-        module_name, class_name = _BACKENDS[name]
-        cls = getattr(importlib.import_module(module_name), class_name)
-        backend = cls(self.settings, **self._options.get(name, {}))
-        self._backends[name] = backend
+        return found
+
+    def label(self, name: str) -> str:
+        return self.provider(name).label
+
+    def get(self, name: str) -> Backend[Any]:
+        backend = self._backends.get(name)
+        if backend is None:
+            backend = self.provider(name)(self.settings, **self._options.get(name, {}))
+            self._backends[name] = backend
         return backend
 
     def configured(self, name: str) -> bool:
-        """Whether `name` has its settings (no imports, no network)."""
-        s = self.settings
-        return {
-            "hf-endpoint": bool(s.hf_endpoint_url),
-            "vertex": bool(s.vertex_endpoint),
-            "openai": bool(s.openai_base_url),
-            "local": bool(s.local_model),
-        }.get(name, False)
+        """Whether `name` has its required settings (no imports, no network)."""
+        found = discovery.backend_class(name)
+        return found is not None and found.is_configured(self.settings.config(found.config_type))
 
     def default_name(self) -> str:
-        if self.settings.default_backend in _BACKENDS:
+        """MEDGEMMA_DEFAULT_BACKEND; else the first configured; else the preselected one."""
+        names = self.names()
+        if self.settings.default_backend in names:
             return self.settings.default_backend
-        for name in _BACKENDS:
+        for name in names:
             if self.configured(name):
                 return name
-        return "openai"
+        return next((p.name for p in discovery.backend_classes() if p.preselected), names[0])
 
     async def _check(self, name: str) -> BackendStatus:
         backend = self.get(name)
         if not backend.configured:
-            return BackendStatus("not configured", backend.how_to_configure, backend.model)
+            return backend.not_configured_status()
         try:
             async with asyncio.timeout(self.health_timeout_s):
                 return await backend.health()
@@ -97,11 +92,12 @@ class BackendRegistry:
 
     async def statuses(self, force: bool = False) -> dict[str, BackendStatus]:
         """State of every backend, checked concurrently and cached for `health_ttl_s`."""
+        names = self.names()
         async with self._lock:
             now = time.monotonic()
             stale = [
                 name
-                for name in _BACKENDS
+                for name in names
                 if force
                 or name not in self._statuses
                 or now - self._statuses[name][0] > self.settings.health_ttl_s
@@ -110,7 +106,7 @@ class BackendRegistry:
             done = time.monotonic()
             for name, status in zip(stale, results, strict=True):
                 self._statuses[name] = (done, status)
-            return {name: self._statuses[name][1] for name in _BACKENDS}
+            return {name: self._statuses[name][1] for name in names}
 
     async def aclose(self) -> None:
         backends, self._backends = list(self._backends.values()), {}

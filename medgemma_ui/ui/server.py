@@ -7,9 +7,19 @@ import os
 import signal
 import threading
 
+from medgemma_ui.backends import backend_classes
 from medgemma_ui.settings import Settings
 
 log = logging.getLogger("medgemma_ui")
+
+
+def no_backend_warning() -> str:
+    """For the operator's log: every backend and what to set for it, from their declarations."""
+    lines = [f"  {p.name} ({p.label}): {p.how_to_configure()}" for p in backend_classes()]
+    return (
+        "No backend is configured; the page still starts and says so. To set one up:\n"
+        + "\n".join(lines)
+    )
 
 
 def serve(settings: Settings) -> None:
@@ -23,11 +33,7 @@ def serve(settings: Settings) -> None:
     services = create_services(settings)
     registry = services.registry
     if not any(registry.configured(name) for name in registry.names()):
-        log.warning(
-            "No backend is configured. Set MEDGEMMA_OPENAI_BASE_URL (vLLM, llama.cpp, Ollama), "
-            "MEDGEMMA_HF_ENDPOINT_URL + HF_TOKEN, MEDGEMMA_VERTEX_ENDPOINT or MEDGEMMA_LOCAL_MODEL;"
-            " the page still starts and shows how."
-        )
+        log.warning("%s", no_backend_warning())
     demo = build_demo(services)
     _stop_on_sigterm()
     try:

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from medgemma_ui.backends import Backend, BackendRegistry
+from medgemma_ui.backends.providers.openai_compat import OpenAIConfig
 from medgemma_ui.imaging import PreparedImage, prepare
 from tests.support.app_runner import settings_for
 from tests.support.model_server import ModelServer, Script
@@ -56,7 +57,10 @@ async def make_backend(tmp_path: Path) -> AsyncIterator[Callable[..., Backend]]:
 
     def build(server: ModelServer, **backend_changes: object) -> Backend:
         settings = settings_for(server, tmp_path)
-        backends = replace(settings.backends, openai_model=CONFIGURED_MODEL, **backend_changes)
+        backends = replace(settings.backends, **backend_changes)
+        backends = backends.with_config(
+            replace(backends.config(OpenAIConfig), model=CONFIGURED_MODEL)
+        )
         registry = BackendRegistry(backends)
         registries.append(registry)
         return registry.get("openai")

@@ -10,13 +10,13 @@ from huggingface_hub import AsyncInferenceClient
 
 from medgemma_ui.backends import (
     BackendError,
+    BackendSettings,
     Completion,
     GenerationRequest,
     StatusUpdate,
     TextDelta,
 )
-from medgemma_ui.backends.hf_endpoint import HFEndpointBackend
-from medgemma_ui.settings import BackendSettings
+from medgemma_ui.backends.providers.hf_endpoint import HFEndpointBackend, HFEndpointConfig
 from tests.backends.conftest import FAST, collect
 from tests.backends.loopback import SSE, LoopbackServer, Reply, chat_stream, chunk
 
@@ -25,10 +25,9 @@ PATH = "/v1/chat/completions"
 SCHEMA = {"type": "object", "properties": {"finding": {"type": "string"}}}
 
 
-def make(server: LoopbackServer, **changes: object) -> HFEndpointBackend:
+def make(server: LoopbackServer, url: str = "", **changes: object) -> HFEndpointBackend:
     settings = BackendSettings(
-        hf_endpoint_url=server.url,
-        hf_token=TOKEN,
+        configs=(HFEndpointConfig(url=url or server.url, token=TOKEN),),
         connect_timeout_s=2,
         first_token_timeout_s=3,
         total_timeout_s=10,
@@ -81,7 +80,7 @@ async def test_tgi_grammar_only_when_allowed(server, jpeg, allowed) -> None:
 
 async def test_url_ending_in_v1_is_not_doubled(server, request_) -> None:
     server.script(PATH, [chat_stream(["ok"])])
-    backend = make(server, hf_endpoint_url=server.url + "/v1/")
+    backend = make(server, url=server.url + "/v1/")
     await collect(backend.stream(request_))
     await backend.aclose()
     assert [r.path for r in server.requests] == [PATH]
@@ -278,7 +277,9 @@ async def test_health(server) -> None:
 
 
 def test_a_waking_endpoint_is_polled_at_least_every_5_s() -> None:
-    settings = BackendSettings(hf_endpoint_url="http://127.0.0.1:9", wake_wait_s=300)
+    settings = BackendSettings(
+        configs=(HFEndpointConfig(url="http://127.0.0.1:9"),), wake_wait_s=300
+    )
     backend = HFEndpointBackend(settings)  # the default backoff: 2 s doubling to 15 s
     waking = BackendError("waking", "The endpoint is waking up.", retryable=True)
     waits = [backend._retry_wait(waking, False, 10.0 * n, 0, n) for n in range(8)]

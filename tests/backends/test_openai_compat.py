@@ -10,13 +10,17 @@ import pytest
 
 from medgemma_ui.backends import (
     BackendError,
+    BackendSettings,
     Completion,
     GenerationRequest,
     StatusUpdate,
     TextDelta,
 )
-from medgemma_ui.backends.openai_compat import OpenAICompatBackend, api_root
-from medgemma_ui.settings import BackendSettings
+from medgemma_ui.backends.providers.openai_compat import (
+    OpenAICompatBackend,
+    OpenAIConfig,
+    api_root,
+)
 from tests.backends.conftest import FAST, collect
 from tests.backends.loopback import SSE, LoopbackServer, Reply, chat_stream, chunk
 
@@ -25,11 +29,17 @@ PATH = "/v1/chat/completions"
 SCHEMA = {"type": "object", "properties": {"finding": {"type": "string"}}, "required": ["finding"]}
 
 
-def make(server: LoopbackServer, suffix: str = "/v1", **changes: object) -> OpenAICompatBackend:
+def make(
+    server: LoopbackServer,
+    suffix: str = "/v1",
+    *,
+    api_key: str = KEY,
+    model: str = "medgemma-4b-it",
+    **changes: object,
+) -> OpenAICompatBackend:
+    config = OpenAIConfig(base_url=server.url + suffix, api_key=api_key, model=model)
     settings = BackendSettings(
-        openai_base_url=server.url + suffix,
-        openai_api_key=KEY,
-        openai_model="medgemma-4b-it",
+        configs=(config,),
         connect_timeout_s=2,
         first_token_timeout_s=3,
         total_timeout_s=10,
@@ -105,7 +115,7 @@ async def test_json_schema_sent_only_when_allowed(server, jpeg, allowed) -> None
 
 async def test_no_api_key_means_no_authorization_header(server, request_) -> None:
     server.script(PATH, [chat_stream(["ok"])])
-    backend = make(server, openai_api_key="")
+    backend = make(server, api_key="")
     await collect(backend.stream(request_))
     await backend.aclose()
     assert "authorization" not in server.requests_to(PATH)[0].headers
@@ -114,7 +124,7 @@ async def test_no_api_key_means_no_authorization_header(server, request_) -> Non
 async def test_model_discovered_from_v1_models_when_not_set(server, request_) -> None:
     server.script("/v1/models", [Reply(json={"object": "list", "data": [{"id": "medgemma:4b"}]})])
     server.script(PATH, [chat_stream(["ok"])])
-    backend = make(server, openai_model="")
+    backend = make(server, model="")
     await collect(backend.stream(request_))
     status = await backend.health()
     await backend.aclose()
@@ -354,7 +364,7 @@ async def test_connection_refused_is_a_network_error(request_) -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     backend = OpenAICompatBackend(
-        BackendSettings(openai_base_url=f"http://127.0.0.1:{port}/v1"), **FAST
+        BackendSettings(configs=(OpenAIConfig(base_url=f"http://127.0.0.1:{port}/v1"),)), **FAST
     )
     with pytest.raises(BackendError) as info:
         await collect(backend.stream(request_))

@@ -17,12 +17,14 @@ import pytest
 
 from medgemma_ui.backends import (
     BackendRegistry,
+    BackendSettings,
     Completion,
     GenerationRequest,
     StatusUpdate,
     TextDelta,
 )
-from medgemma_ui.settings import BackendSettings
+from medgemma_ui.backends.providers.local_transformers import LocalConfig
+from medgemma_ui.backends.providers.openai_compat import OpenAIConfig
 from tests.backends.conftest import collect
 from tests.backends.tiny_gemma import build_tiny_gemma
 
@@ -91,9 +93,10 @@ def real_request(jpeg: bytes) -> GenerationRequest:
 async def test_openai_backend_streams_from_transformers_serve(
     transformers_server: str, tiny_gemma_dir: Path, real_request: GenerationRequest
 ) -> None:
+    # The base URL without /v1: the backend adds it.
+    config = OpenAIConfig(base_url=transformers_server, model=str(tiny_gemma_dir))
     settings = BackendSettings(
-        openai_base_url=transformers_server,  # without /v1: the backend adds it
-        openai_model=str(tiny_gemma_dir),
+        configs=(config,),
         first_token_timeout_s=60,
         total_timeout_s=120,
     )
@@ -116,9 +119,8 @@ async def test_openai_backend_with_schema_is_accepted(
 ) -> None:
     # transformers serve ignores response_format (it logs "Ignoring unsupported fields"), so this
     # only checks that sending it does not break the request.
-    settings = BackendSettings(
-        openai_base_url=transformers_server + "/v1", openai_model=str(tiny_gemma_dir)
-    )
+    config = OpenAIConfig(base_url=transformers_server + "/v1", model=str(tiny_gemma_dir))
+    settings = BackendSettings(configs=(config,))
     registry = BackendRegistry(settings)
     request = GenerationRequest(jpeg, "JSON.", max_tokens=4, json_schema={"type": "object"})
     try:
@@ -131,7 +133,7 @@ async def test_openai_backend_with_schema_is_accepted(
 async def test_local_backend_streams_in_process(
     tiny_gemma_dir: Path, real_request: GenerationRequest
 ) -> None:
-    registry = BackendRegistry(BackendSettings(local_model=str(tiny_gemma_dir)))
+    registry = BackendRegistry(BackendSettings(configs=(LocalConfig(model=str(tiny_gemma_dir)),)))
     backend = registry.get("local")
     try:
         first = await collect(backend.stream(real_request))
@@ -150,7 +152,7 @@ async def test_local_backend_streams_in_process(
 async def test_local_backend_cancellation_stops_generation(
     tiny_gemma_dir: Path, jpeg: bytes
 ) -> None:
-    registry = BackendRegistry(BackendSettings(local_model=str(tiny_gemma_dir)))
+    registry = BackendRegistry(BackendSettings(configs=(LocalConfig(model=str(tiny_gemma_dir)),)))
     backend = registry.get("local")
     request = GenerationRequest(jpeg, "Long answer.", max_tokens=1024)
     got_text = asyncio.Event()

@@ -7,8 +7,10 @@ import sys
 
 import pytest
 
-from medgemma_ui.backends import BackendError, BackendRegistry, GenerationRequest
-from medgemma_ui.settings import BackendSettings
+from medgemma_ui.backends import BackendError, BackendRegistry, BackendSettings, GenerationRequest
+from medgemma_ui.backends.providers.hf_endpoint import HFEndpointConfig
+from medgemma_ui.backends.providers.openai_compat import OpenAIConfig
+from medgemma_ui.backends.providers.vertex import VertexConfig
 from tests.backends.loopback import Reply, chat_stream
 
 
@@ -48,9 +50,20 @@ def test_unknown_backend_is_a_backend_error() -> None:
     ("settings", "expected"),
     [
         (BackendSettings(), "openai"),
-        (BackendSettings(vertex_endpoint="projects/p/locations/r/endpoints/e"), "vertex"),
-        (BackendSettings(openai_base_url="http://x", hf_endpoint_url="http://y"), "hf-endpoint"),
-        (BackendSettings(openai_base_url="http://x", default_backend="local"), "local"),
+        (
+            BackendSettings(configs=(VertexConfig(endpoint="projects/p/locations/r/endpoints/e"),)),
+            "vertex",
+        ),
+        (
+            BackendSettings(
+                configs=(OpenAIConfig(base_url="http://x"), HFEndpointConfig(url="http://y"))
+            ),
+            "hf-endpoint",
+        ),
+        (
+            BackendSettings(configs=(OpenAIConfig(base_url="http://x"),), default_backend="local"),
+            "local",
+        ),
     ],
 )
 def test_default_name(settings, expected) -> None:
@@ -61,8 +74,9 @@ def test_local_backend_does_not_import_torch_until_used() -> None:
     code = (
         "import asyncio, sys\n"
         "from medgemma_ui.backends import BackendRegistry\n"
-        "from medgemma_ui.settings import BackendSettings\n"
-        "r = BackendRegistry(BackendSettings(local_model='google/medgemma-4b-it'))\n"
+        "from medgemma_ui.backends import BackendSettings\n"
+        "from medgemma_ui.backends.providers.local_transformers import LocalConfig\n"
+        "r = BackendRegistry(BackendSettings(configs=(LocalConfig('google/medgemma-4b-it'),)))\n"
         "r.get('local')\n"
         "print(asyncio.run(r.statuses())['local'].state)\n"
         "print('torch' in sys.modules, 'transformers' in sys.modules)\n"
@@ -77,7 +91,8 @@ async def test_statuses_are_concurrent_cached_and_forced(server) -> None:
     server.script("/v1/models", [Reply(json={"data": [{"id": "m"}]}, delay=0.3)])
     server.script("/info", [Reply(json={"model_id": "google/medgemma-4b-it"}, delay=0.3)])
     settings = BackendSettings(
-        openai_base_url=server.url, hf_endpoint_url=server.url, health_ttl_s=60
+        configs=(OpenAIConfig(base_url=server.url), HFEndpointConfig(url=server.url)),
+        health_ttl_s=60,
     )
     registry = BackendRegistry(settings)
     import time
@@ -99,7 +114,9 @@ async def test_statuses_are_concurrent_cached_and_forced(server) -> None:
 
 async def test_health_timeout_marks_unreachable(server) -> None:
     server.script("/v1/models", [Reply(json={"data": []}, delay=2)])
-    registry = BackendRegistry(BackendSettings(openai_base_url=server.url), health_timeout_s=0.2)
+    registry = BackendRegistry(
+        BackendSettings(configs=(OpenAIConfig(base_url=server.url),)), health_timeout_s=0.2
+    )
     statuses = await registry.statuses()
     await registry.aclose()
     assert statuses["openai"].state == "unreachable"
@@ -107,7 +124,7 @@ async def test_health_timeout_marks_unreachable(server) -> None:
 
 async def test_dispatch_through_the_registry(server, request_) -> None:
     server.script("/v1/chat/completions", [chat_stream(["hi"])])
-    registry = BackendRegistry(BackendSettings(openai_base_url=server.url))
+    registry = BackendRegistry(BackendSettings(configs=(OpenAIConfig(base_url=server.url),)))
     backend = registry.get(registry.default_name())
     assert backend is registry.get("openai")  # created once
     events = [e async for e in backend.stream(request_)]

@@ -16,13 +16,13 @@ from google.auth import jwt
 
 from medgemma_ui.backends import (
     BackendError,
+    BackendSettings,
     Completion,
     GenerationRequest,
     StatusUpdate,
     TextDelta,
 )
-from medgemma_ui.backends.vertex import VertexBackend, vertex_target
-from medgemma_ui.settings import BackendSettings
+from medgemma_ui.backends.providers.vertex import VertexBackend, VertexConfig, vertex_target
 from tests.backends.conftest import FAST, collect
 from tests.backends.loopback import LoopbackServer, Reply, chat_stream
 
@@ -78,10 +78,23 @@ def token_server(server: LoopbackServer, expires_in: int = 3600) -> None:
     )
 
 
-def make(server: LoopbackServer, key_file: Path | str, **changes: object) -> VertexBackend:
+def make(
+    server: LoopbackServer,
+    key_file: Path | str,
+    *,
+    endpoint: str = "",
+    dedicated_dns: str = "",
+    credentials_json: str = "",
+    **changes: object,
+) -> VertexBackend:
+    config = VertexConfig(
+        endpoint=endpoint or f"{server.url}{PREDICT}",
+        dedicated_dns=dedicated_dns,
+        credentials_file=str(key_file),
+        credentials_json=credentials_json,
+    )
     settings = BackendSettings(
-        vertex_endpoint=f"{server.url}{PREDICT}",
-        google_credentials=str(key_file),
+        configs=(config,),
         connect_timeout_s=2,
         first_token_timeout_s=3,
         total_timeout_s=10,
@@ -159,7 +172,7 @@ async def test_application_default_credentials_from_env(
 async def test_service_account_key_content_from_a_secret(server, key_file, request_) -> None:
     token_server(server)
     server.script(PREDICT, [Reply(json={"predictions": [[choice("ok")]]})])
-    backend = make(server, "", google_credentials_json=Path(key_file).read_text())
+    backend = make(server, "", credentials_json=Path(key_file).read_text())
     events = await collect(backend.stream(request_))
     await backend.aclose()
     assert events[-1].text == "ok"
@@ -206,7 +219,7 @@ async def test_concurrent_requests_share_one_refresh(server, key_file, request_)
 async def test_streaming_route_with_dedicated_dns(server, key_file, jpeg) -> None:
     token_server(server)
     server.script(CHAT, [chat_stream(["Streamed ", "answer."])])
-    backend = make(server, key_file, vertex_endpoint=RESOURCE, vertex_dedicated_dns=server.url)
+    backend = make(server, key_file, endpoint=RESOURCE, dedicated_dns=server.url)
     schema = {"type": "object"}
     events = await collect(backend.stream(GenerationRequest(jpeg, "p", json_schema=schema)))
     await backend.aclose()

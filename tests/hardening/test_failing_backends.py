@@ -26,12 +26,13 @@ from PIL import Image
 from medgemma_ui.backends import (
     BackendError,
     BackendRegistry,
+    BackendSettings,
     Completion,
     GenerationRequest,
     StatusUpdate,
     TextDelta,
 )
-from medgemma_ui.settings import BackendSettings
+from medgemma_ui.backends.providers.openai_compat import OpenAIConfig
 from tests.support.app_runner import running_app, settings_for
 from tests.support.model_server import CXR_ANSWER, ModelServer, Script
 
@@ -49,8 +50,7 @@ def request_() -> GenerationRequest:
 
 def openai_backend(base_url: str, **changes: Any):
     settings = BackendSettings(
-        openai_base_url=base_url,
-        openai_model="medgemma-test",
+        configs=(OpenAIConfig(base_url=base_url, model="medgemma-test"),),
         connect_timeout_s=2.0,
         first_token_timeout_s=5.0,
         total_timeout_s=10.0,

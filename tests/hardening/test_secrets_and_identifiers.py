@@ -20,6 +20,8 @@ import pytest
 from gradio_client import Client, handle_file
 from pydicom.data import get_testdata_file
 
+from medgemma_ui.backends.providers.hf_endpoint import HFEndpointConfig
+from medgemma_ui.backends.providers.openai_compat import OpenAIConfig
 from tests.backends.loopback import LoopbackServer, Reply
 from tests.support.app_runner import running_app, settings_for
 from tests.support.model_server import CXR_ANSWER, ModelServer, Script
@@ -102,9 +104,8 @@ def test_keys_echoed_in_a_401_reach_neither_the_user_nor_the_logs(
             settings = settings_for(
                 server,
                 tmp_path,
-                openai_api_key=OPENAI_KEY,
-                hf_endpoint_url=tgi.url,
-                hf_token=HF_TOKEN,
+                OpenAIConfig(server.base_url, api_key=OPENAI_KEY, model=server.script.model),
+                HFEndpointConfig(url=tgi.url, token=HF_TOKEN),
                 max_retries=1,
             )
             with running_app(settings) as url:

@@ -12,9 +12,11 @@ import io
 import os
 import threading
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from medgemma_ui.backends.base import Backend
+from medgemma_ui.backends.config import ProviderConfig, env_name, setting
 from medgemma_ui.backends.errors import BackendError, is_cuda_error
 from medgemma_ui.backends.types import (
     AttemptEnd,
@@ -24,7 +26,21 @@ from medgemma_ui.backends.types import (
     TextDelta,
 )
 from medgemma_ui.redaction import redact
-from medgemma_ui.settings import BackendSettings
+
+if TYPE_CHECKING:
+    from medgemma_ui.backends.settings import BackendSettings
+
+
+@dataclass(frozen=True)
+class LocalConfig(ProviderConfig):
+    model: str = setting(
+        "MEDGEMMA_LOCAL_MODEL",
+        "a model id or folder, e.g. google/medgemma-4b-it",
+        required=True,
+    )
+    device: str = setting(
+        "MEDGEMMA_LOCAL_DEVICE", "cuda, cuda:1 or cpu; empty: cuda if available, else cpu"
+    )
 
 
 def _zero_gpu_wrapper() -> Callable[[Callable[..., Any]], Callable[..., Any]] | None:
@@ -37,14 +53,13 @@ def _zero_gpu_wrapper() -> Callable[[Callable[..., Any]], Callable[..., Any]] | 
     return spaces.GPU
 
 
-class LocalTransformersBackend(Backend):
+class LocalTransformersBackend(Backend[LocalConfig]):
     name = "local"
     label = "local transformers model"
-    how_to_configure = (
-        "set MEDGEMMA_LOCAL_MODEL to a model id or folder (e.g. google/medgemma-4b-it) and "
-        "install requirements-local.txt."
-    )
+    order = 40
+    config_type = LocalConfig
     supports_structured_output = False
+    setup_note = "install requirements-local.txt"
 
     def __init__(self, settings: BackendSettings, **kwargs: float) -> None:
         super().__init__(settings, **kwargs)
@@ -52,16 +67,12 @@ class LocalTransformersBackend(Backend):
         self._lock = asyncio.Lock()
 
     @property
-    def configured(self) -> bool:
-        return bool(self.settings.local_model)
-
-    @property
     def model(self) -> str:
-        return self.settings.local_model or "(none)"
+        return self.config.model or "(none)"
 
     async def health(self) -> BackendStatus:
         if not self.configured:
-            return BackendStatus("not configured", self.how_to_configure, self.model)
+            return self.not_configured_status()
         missing = [m for m in ("torch", "transformers") if importlib.util.find_spec(m) is None]
         if missing:
             return BackendStatus(
@@ -74,10 +85,10 @@ class LocalTransformersBackend(Backend):
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
-        device = self.settings.local_device or ("cuda" if torch.cuda.is_available() else "cpu")
+        device = self.config.device or ("cuda" if torch.cuda.is_available() else "cpu")
         dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-        processor = AutoProcessor.from_pretrained(self.settings.local_model)
-        model = AutoModelForImageTextToText.from_pretrained(self.settings.local_model, dtype=dtype)
+        processor = AutoProcessor.from_pretrained(self.config.model)
+        model = AutoModelForImageTextToText.from_pretrained(self.config.model, dtype=dtype)
         model.to(device).eval()  # type: ignore[arg-type]  # transformers' stubs misread .to
         return processor, model, device
 
@@ -97,7 +108,8 @@ class LocalTransformersBackend(Backend):
                 except (OSError, ValueError) as error:
                     raise BackendError(
                         "not_found",
-                        "The local model could not be loaded; check MEDGEMMA_LOCAL_MODEL.",
+                        "The local model could not be loaded; "
+                        f"check {env_name(LocalConfig, 'model')}.",
                         detail=redact(f"{type(error).__name__}: {error}"),
                         retryable=False,
                     ) from None
@@ -130,7 +142,7 @@ class LocalTransformersBackend(Backend):
         self, request: GenerationRequest, structured: bool
     ) -> AsyncIterator[TextDelta | StatusUpdate | AttemptEnd]:
         if self._loaded is None:
-            yield StatusUpdate(f"Loading {self.settings.local_model} (first use only)…", "loading")
+            yield StatusUpdate(f"Loading {self.config.model} (first use only)…", "loading")
         processor, model, device = await self._ensure_loaded()
         from transformers import TextIteratorStreamer
 
@@ -205,7 +217,7 @@ class LocalTransformersBackend(Backend):
             "completion_tokens": new_tokens,
             "total_tokens": prompt_tokens + new_tokens,
         }
-        yield AttemptEnd(finish_reason=reason, usage=usage, model=self.settings.local_model)
+        yield AttemptEnd(finish_reason=reason, usage=usage, model=self.config.model)
 
     async def aclose(self) -> None:
         self._loaded = None
@@ -224,3 +236,6 @@ def _next_or_none(iterator: Any) -> Any:
         return _END
     except queue.Empty:
         return ""
+
+
+BACKEND = LocalTransformersBackend

@@ -17,22 +17,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
-
-import httpx
-import httpx2
-from huggingface_hub import AsyncInferenceClient
-from huggingface_hub.errors import (
-    HfHubHTTPError,
-    InferenceTimeoutError,
-    OfflineModeIsEnabled,
-    OverloadedError,
-    TextGenerationError,
-    ValidationError,
-)
-from huggingface_hub.utils import get_async_session
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from medgemma_ui.backends.base import Backend
+from medgemma_ui.backends.config import ProviderConfig, env_name, setting
 from medgemma_ui.backends.errors import BackendError, cuda_error, http_error, is_cuda_error
 from medgemma_ui.backends.http import cut_stream, stream_error
 from medgemma_ui.backends.types import (
@@ -43,7 +32,23 @@ from medgemma_ui.backends.types import (
     TextDelta,
 )
 from medgemma_ui.redaction import redact
-from medgemma_ui.settings import BackendSettings
+
+if TYPE_CHECKING:
+    import httpx2
+    from huggingface_hub import AsyncInferenceClient
+
+    from medgemma_ui.backends.settings import BackendSettings
+
+
+@dataclass(frozen=True)
+class HFEndpointConfig(ProviderConfig):
+    url: str = setting(
+        "MEDGEMMA_HF_ENDPOINT_URL",
+        "the endpoint's URL, with or without /v1",
+        required=True,
+    )
+    token: str = setting("HF_TOKEN", "a token with access to the endpoint", secret=True)
+
 
 _WAKING_MARKERS = (
     "workload is not stopped",
@@ -51,7 +56,6 @@ _WAKING_MARKERS = (
     "scaled to zero",
     "initializing",
 )
-_CONFIG_HINT = "HF_TOKEN and MEDGEMMA_HF_ENDPOINT_URL"
 
 
 def endpoint_root(url: str) -> str:
@@ -61,10 +65,11 @@ def endpoint_root(url: str) -> str:
     return root
 
 
-class HFEndpointBackend(Backend):
+class HFEndpointBackend(Backend[HFEndpointConfig]):
     name = "hf-endpoint"
     label = "Hugging Face Inference Endpoint"
-    how_to_configure = "set MEDGEMMA_HF_ENDPOINT_URL to the endpoint URL and HF_TOKEN to a token."
+    order = 10
+    config_type = HFEndpointConfig
     supports_structured_output = True
 
     def __init__(self, settings: BackendSettings, **kwargs: float) -> None:
@@ -73,28 +78,25 @@ class HFEndpointBackend(Backend):
         self._model_id = ""
 
     @property
-    def configured(self) -> bool:
-        return bool(self.settings.hf_endpoint_url)
-
-    @property
     def model(self) -> str:
         return self._model_id or "MedGemma (TGI endpoint)"
-
-    @property
-    def _secrets(self) -> tuple[str, ...]:
-        return (self.settings.hf_token,)
 
     def _http(self) -> httpx2.AsyncClient:
         # huggingface_hub's own async session (its request hooks included), shared by requests.
         if self._session is None:
+            from huggingface_hub.utils import get_async_session
+
             self._session = get_async_session()
         return self._session
 
     def _client(self) -> AsyncInferenceClient:
+        import httpx2
+        from huggingface_hub import AsyncInferenceClient
+
         s = self.settings
         client = AsyncInferenceClient(
-            base_url=endpoint_root(s.hf_endpoint_url),
-            token=s.hf_token or None,
+            base_url=endpoint_root(self.config.url),
+            token=self.config.token or None,
             timeout=httpx2.Timeout(  # type: ignore[arg-type]  # httpx2 takes a Timeout too
                 connect=s.connect_timeout_s,
                 read=s.first_token_timeout_s,
@@ -110,12 +112,12 @@ class HFEndpointBackend(Backend):
         return client
 
     async def health(self) -> BackendStatus:
+        import httpx
+
         if not self.configured:
-            return BackendStatus("not configured", self.how_to_configure, self.model)
-        root = endpoint_root(self.settings.hf_endpoint_url)
-        headers = (
-            {"Authorization": f"Bearer {self.settings.hf_token}"} if self.settings.hf_token else {}
-        )
+            return self.not_configured_status()
+        root = endpoint_root(self.config.url)
+        headers = {"Authorization": f"Bearer {self.config.token}"} if self.config.token else {}
         timeout = min(5.0, self.settings.connect_timeout_s + 2.0)
         try:
             async with httpx.AsyncClient(timeout=timeout) as client:
@@ -129,7 +131,11 @@ class HFEndpointBackend(Backend):
                 "ready", "asleep (scaled to zero); the first request wakes it", self.model
             )
         if response.status_code in (401, 403):
-            return BackendStatus("unreachable", "the endpoint refused HF_TOKEN", self.model)
+            return BackendStatus(
+                "unreachable",
+                f"the endpoint refused {env_name(HFEndpointConfig, 'token')}",
+                self.model,
+            )
         if response.status_code >= 400:
             return BackendStatus("unreachable", f"HTTP {response.status_code}", self.model)
         with contextlib.suppress(ValueError):
@@ -137,6 +143,16 @@ class HFEndpointBackend(Backend):
         return BackendStatus("ready", "TGI answered /info", self.model)
 
     def _classify(self, error: Exception) -> BackendError:
+        import httpx2
+        from huggingface_hub.errors import (
+            HfHubHTTPError,
+            InferenceTimeoutError,
+            OfflineModeIsEnabled,
+            OverloadedError,
+            TextGenerationError,
+            ValidationError,
+        )
+
         secrets = self._secrets
         if isinstance(error, HfHubHTTPError):
             response = error.response
@@ -158,7 +174,7 @@ class HFEndpointBackend(Backend):
                 status,
                 body or str(error),
                 label=self.label,
-                config_hint=_CONFIG_HINT,
+                config_hint=self.settings_hint(),
                 headers=response.headers,
                 secrets=secrets,
             )
@@ -223,7 +239,7 @@ class HFEndpointBackend(Backend):
     def _unreachable(self, error: Exception) -> BackendError:
         return BackendError(
             "network",
-            f"Could not connect to the {self.label}; check MEDGEMMA_HF_ENDPOINT_URL.",
+            f"Could not connect to the {self.label}; check {env_name(HFEndpointConfig, 'url')}.",
             detail=redact(f"{type(error).__name__}: {error}", self._secrets),
             retryable=False,
         )
@@ -231,6 +247,9 @@ class HFEndpointBackend(Backend):
     async def _attempt(
         self, request: GenerationRequest, structured: bool
     ) -> AsyncIterator[TextDelta | StatusUpdate | AttemptEnd]:
+        import httpx2
+        from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled, TextGenerationError
+
         kwargs: dict[str, Any] = {}
         if structured:
             kwargs["response_format"] = {"type": "json", "value": request.json_schema}
@@ -281,3 +300,6 @@ class HFEndpointBackend(Backend):
         if self._session is not None:
             session, self._session = self._session, None
             await session.aclose()
+
+
+BACKEND = HFEndpointBackend

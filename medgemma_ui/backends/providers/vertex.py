@@ -6,10 +6,13 @@ Sources for the request and answer shapes:
   endpoints (the Model Garden default) or `https://{REGION}-aiplatform.googleapis.com/v1beta1/...`
   for shared ones, with `api_key=creds.token` from `google.auth.default()` (so a Bearer token),
   and `chat.completions.create(model="", messages=..., max_tokens=..., temperature=0)`.
-- Model Garden vLLM `:predict` with `{"instances": [{"@requestFormat": "chatCompletions",
-  "messages": [...], "max_tokens": N, "temperature": T}]}` (medgemma_ui DESIGN.md, and widely
-  used public clients found with the code search); its answers come in the shapes `_predictions`
-  accepts, listed in DESIGN.md.
+- The REST method `endpoints.predict` (its reference:
+  https://cloud.google.com/vertex-ai/docs/reference/rest/v1/projects.locations.endpoints/predict
+  ) with one instance in the chat format of Model Garden's vLLM container:
+  `{"instances": [{"@requestFormat": "chatCompletions", "messages": [...], "max_tokens": N,
+  "temperature": T}]}`. Google documents that instance format nowhere we could cite; it is what
+  public clients of Model Garden vLLM endpoints send. The answer shapes `_predictions` accepts
+  are listed in its docstring and each one is exercised by `tests/backends/test_vertex.py`.
 - Google API errors are `{"error": {"code": 503, "message": ..., "status": "UNAVAILABLE"}}`;
   transient ones are 503/429 or mention SERVICE_UNAVAILABLE / RESOURCE_EXHAUSTED.
 """
@@ -20,19 +23,17 @@ import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-import httpx
-
 from medgemma_ui.backends.base import Backend
+from medgemma_ui.backends.config import ProviderConfig, env_name, setting
 from medgemma_ui.backends.errors import BackendError, http_error
-from medgemma_ui.backends.google_auth import TokenSource
 from medgemma_ui.backends.http import (
     bad_response,
     chat_payload,
-    http_timeout,
     json_schema_response_format,
+    new_client,
     parse_chat_completion,
     stream_chat,
     transport_error,
@@ -45,11 +46,38 @@ from medgemma_ui.backends.types import (
     StatusUpdate,
     TextDelta,
 )
-from medgemma_ui.settings import BackendSettings
+
+if TYPE_CHECKING:
+    import httpx
+
+    from medgemma_ui.backends.google_auth import TokenSource
+    from medgemma_ui.backends.settings import BackendSettings
+
+
+@dataclass(frozen=True)
+class VertexConfig(ProviderConfig):
+    endpoint: str = setting(
+        "MEDGEMMA_VERTEX_ENDPOINT",
+        "projects/PROJECT/locations/REGION/endpoints/ID, or the endpoint's URL",
+        required=True,
+    )
+    dedicated_dns: str = setting(
+        "MEDGEMMA_VERTEX_DEDICATED_DNS",
+        "the dedicated endpoint's DNS name; set, answers stream",
+    )
+    credentials_file: str = setting(
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "a service-account key file; empty: application default credentials",
+    )
+    credentials_json: str = setting(
+        "MEDGEMMA_VERTEX_CREDENTIALS_JSON",
+        "the key file's JSON content (a Spaces secret); wins over the file",
+        secret=True,
+    )
+
 
 _RESOURCE = re.compile(r"projects/[^/]+/locations/([^/]+)/endpoints/[^/:?#]+")
 _DEDICATED_SUFFIX = ".prediction.vertexai.goog"
-_CONFIG_HINT = "GOOGLE_APPLICATION_CREDENTIALS and MEDGEMMA_VERTEX_ENDPOINT"
 
 
 @dataclass(frozen=True)
@@ -65,7 +93,7 @@ def _origin(host: str) -> str:
 
 
 def vertex_target(endpoint: str, dedicated_dns: str = "") -> VertexTarget:
-    """Where to send requests, from `MEDGEMMA_VERTEX_ENDPOINT` (+ `MEDGEMMA_VERTEX_DEDICATED_DNS`).
+    """Where to send requests, from the `endpoint` (+ `dedicated_dns`) settings.
 
     A full URL ending in `/chat/completions` or `:predict` is used as given. Otherwise the
     streaming OpenAI route is used when a dedicated DNS name is known, and `:predict` on the shared
@@ -75,7 +103,7 @@ def vertex_target(endpoint: str, dedicated_dns: str = "") -> VertexTarget:
     if match is None:
         raise BackendError(
             "not_configured",
-            "MEDGEMMA_VERTEX_ENDPOINT must be an endpoint URL or "
+            f"{env_name(VertexConfig, 'endpoint')} must be an endpoint URL or "
             "projects/PROJECT/locations/REGION/endpoints/ID.",
             detail=f"unparsable endpoint {endpoint!r}",
             retryable=False,
@@ -99,7 +127,9 @@ def vertex_target(endpoint: str, dedicated_dns: str = "") -> VertexTarget:
 
 
 def _predictions(body: Any) -> tuple[str, AttemptEnd]:
-    """Text and finish info from any `:predict` answer shape seen from Model Garden vLLM."""
+    """Text and finish info from a `:predict` answer of Model Garden vLLM: `predictions` as one
+    chat completion, a list holding one, a list holding a list of choices (shared endpoints),
+    or a plain string (the non-chat `prompt` format)."""
     predictions = body.get("predictions") if isinstance(body, dict) else None
     if predictions is None:
         raise ValueError("no predictions")
@@ -113,13 +143,11 @@ def _predictions(body: Any) -> tuple[str, AttemptEnd]:
     return parse_chat_completion(item, label="Vertex AI endpoint")
 
 
-class VertexBackend(Backend):
+class VertexBackend(Backend[VertexConfig]):
     name = "vertex"
     label = "Vertex AI endpoint"
-    how_to_configure = (
-        "set MEDGEMMA_VERTEX_ENDPOINT (projects/P/locations/R/endpoints/E or a URL), "
-        "MEDGEMMA_VERTEX_DEDICATED_DNS for streaming, and GOOGLE_APPLICATION_CREDENTIALS."
-    )
+    order = 20
+    config_type = VertexConfig
     supports_structured_output = True
 
     def __init__(self, settings: BackendSettings, **kwargs: float) -> None:
@@ -128,37 +156,35 @@ class VertexBackend(Backend):
         self._tokens: TokenSource | None = None
 
     @property
-    def configured(self) -> bool:
-        return bool(self.settings.vertex_endpoint)
-
-    @property
     def model(self) -> str:
-        match = _RESOURCE.search(self.settings.vertex_endpoint)
+        match = _RESOURCE.search(self.config.endpoint)
         endpoint_id = match.group(0).rsplit("/", 1)[-1] if match else "?"
         return f"MedGemma on Vertex AI (endpoint {endpoint_id})"
 
     @property
     def target(self) -> VertexTarget:
-        return vertex_target(self.settings.vertex_endpoint, self.settings.vertex_dedicated_dns)
+        return vertex_target(self.config.endpoint, self.config.dedicated_dns)
 
     @property
     def tokens(self) -> TokenSource:
         if self._tokens is None:
+            from medgemma_ui.backends.google_auth import TokenSource
+
             self._tokens = TokenSource(
-                self.settings.google_credentials,
-                credentials_json=self.settings.google_credentials_json,
+                self.config.credentials_file,
+                credentials_json=self.config.credentials_json,
                 timeout_s=self.settings.connect_timeout_s + 5,
             )
         return self._tokens
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=http_timeout(self.settings))
+            self._client = new_client(self.settings)
         return self._client
 
     async def health(self) -> BackendStatus:
         if not self.configured:
-            return BackendStatus("not configured", self.how_to_configure, self.model)
+            return self.not_configured_status()
         try:
             target = self.target
             await self.tokens.token()
@@ -186,7 +212,7 @@ class VertexBackend(Backend):
                     payload,
                     headers=headers,
                     label=self.label,
-                    config_hint=_CONFIG_HINT,
+                    config_hint=self.settings_hint(),
                     secrets=secrets,
                 ):
                     yield event
@@ -206,6 +232,8 @@ class VertexBackend(Backend):
         headers: dict[str, str],
         secrets: tuple[str, ...],
     ) -> AsyncIterator[TextDelta | AttemptEnd]:
+        import httpx
+
         instance: dict[str, Any] = {
             "@requestFormat": "chatCompletions",
             "messages": request.messages(),
@@ -228,7 +256,7 @@ class VertexBackend(Backend):
                 status,
                 body,
                 label=self.label,
-                config_hint=_CONFIG_HINT,
+                config_hint=self.settings_hint(),
                 headers=response_headers,
                 secrets=secrets,
             )
@@ -237,7 +265,7 @@ class VertexBackend(Backend):
         except (ValueError, TypeError, KeyError, IndexError) as error:
             if "SERVICE_UNAVAILABLE" in body or "RESOURCE_EXHAUSTED" in body:
                 raise http_error(
-                    503, body, label=self.label, config_hint=_CONFIG_HINT, secrets=secrets
+                    503, body, label=self.label, config_hint=self.settings_hint(), secrets=secrets
                 ) from None
             raise bad_response(self.label, f"{error}: {body[:500]}", secrets) from None
         yield TextDelta(text)
@@ -250,3 +278,6 @@ class VertexBackend(Backend):
         if self._tokens is not None:
             tokens, self._tokens = self._tokens, None
             tokens.close()
+
+
+BACKEND = VertexBackend

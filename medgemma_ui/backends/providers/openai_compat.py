@@ -4,12 +4,13 @@ LM Studio, `transformers serve`. Streams SSE through `httpx.AsyncClient`."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
-
 from medgemma_ui.backends.base import Backend
-from medgemma_ui.backends.http import chat_payload, http_timeout, stream_chat
+from medgemma_ui.backends.config import ProviderConfig, setting
+from medgemma_ui.backends.http import chat_payload, new_client, stream_chat
 from medgemma_ui.backends.types import (
     AttemptEnd,
     BackendStatus,
@@ -18,7 +19,29 @@ from medgemma_ui.backends.types import (
     TextDelta,
 )
 from medgemma_ui.redaction import redact
-from medgemma_ui.settings import BackendSettings
+
+if TYPE_CHECKING:
+    import httpx
+
+    from medgemma_ui.backends.settings import BackendSettings
+
+
+@dataclass(frozen=True)
+class OpenAIConfig(ProviderConfig):
+    base_url: str = setting(
+        "MEDGEMMA_OPENAI_BASE_URL",
+        "the server's address with or without /v1, e.g. http://127.0.0.1:8080/v1",
+        required=True,
+    )
+    api_key: str = setting(
+        "MEDGEMMA_OPENAI_API_KEY",
+        "only if the server requires one; sent as a Bearer token",
+        secret=True,
+    )
+    model: str = setting(
+        "MEDGEMMA_OPENAI_MODEL",
+        "the served model name; empty: the first model the server lists",
+    )
 
 
 def api_root(base_url: str) -> str:
@@ -33,17 +56,13 @@ def api_root(base_url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
-_CONFIG_HINT = "MEDGEMMA_OPENAI_BASE_URL, MEDGEMMA_OPENAI_MODEL and MEDGEMMA_OPENAI_API_KEY"
-
-
-class OpenAICompatBackend(Backend):
+class OpenAICompatBackend(Backend[OpenAIConfig]):
     name = "openai"
     label = "OpenAI-compatible server"
-    how_to_configure = (
-        "set MEDGEMMA_OPENAI_BASE_URL (e.g. http://127.0.0.1:8080/v1), plus "
-        "MEDGEMMA_OPENAI_MODEL and MEDGEMMA_OPENAI_API_KEY if the server needs them."
-    )
+    order = 30
+    config_type = OpenAIConfig
     supports_structured_output = True
+    preselected = True  # a local llama.cpp or Ollama is the quickest to set up
 
     def __init__(self, settings: BackendSettings, **kwargs: float) -> None:
         super().__init__(settings, **kwargs)
@@ -51,30 +70,22 @@ class OpenAICompatBackend(Backend):
         self._discovered_model = ""
 
     @property
-    def configured(self) -> bool:
-        return bool(self.settings.openai_base_url)
-
-    @property
     def model(self) -> str:
-        return self.settings.openai_model or self._discovered_model or "(server default)"
-
-    @property
-    def _secrets(self) -> tuple[str, ...]:
-        return (self.settings.openai_api_key,)
+        return self.config.model or self._discovered_model or "(server default)"
 
     @property
     def root(self) -> str:
-        return api_root(self.settings.openai_base_url)
+        return api_root(self.config.base_url)
 
     def _headers(self) -> dict[str, str]:
         headers = {"Accept": "text/event-stream"}
-        if self.settings.openai_api_key:
-            headers["Authorization"] = f"Bearer {self.settings.openai_api_key}"
+        if self.config.api_key:
+            headers["Authorization"] = f"Bearer {self.config.api_key}"
         return headers
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=http_timeout(self.settings))
+            self._client = new_client(self.settings)
         return self._client
 
     async def _list_models(self, timeout: float) -> list[str]:
@@ -86,8 +97,10 @@ class OpenAICompatBackend(Backend):
         return [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
 
     async def health(self) -> BackendStatus:
+        import httpx
+
         if not self.configured:
-            return BackendStatus("not configured", self.how_to_configure, self.model)
+            return self.not_configured_status()
         timeout = min(5.0, self.settings.connect_timeout_s + 2.0)
         try:
             models = await self._list_models(timeout)
@@ -102,13 +115,15 @@ class OpenAICompatBackend(Backend):
                 detail = redact(f"{type(error).__name__}: {error}", self._secrets)
                 return BackendStatus("unreachable", detail, self.model)
             return BackendStatus("ready", f"{root}/health answered", self.model)
-        if not self.settings.openai_model and models:
+        if not self.config.model and models:
             self._discovered_model = models[0]
         return BackendStatus("ready", f"{len(models)} model(s) listed", self.model)
 
     async def _model_for_request(self) -> str | None:
-        if self.settings.openai_model:
-            return self.settings.openai_model
+        import httpx
+
+        if self.config.model:
+            return self.config.model
         if not self._discovered_model:
             try:
                 models = await self._list_models(min(5.0, self.settings.connect_timeout_s + 2.0))
@@ -130,7 +145,7 @@ class OpenAICompatBackend(Backend):
             payload,
             headers=self._headers(),
             label=self.label,
-            config_hint=_CONFIG_HINT,
+            config_hint=self.settings_hint(),
             secrets=self._secrets,
         ):
             yield event
@@ -139,3 +154,6 @@ class OpenAICompatBackend(Backend):
         if self._client is not None:
             client, self._client = self._client, None
             await client.aclose()
+
+
+BACKEND = OpenAICompatBackend
