@@ -40,7 +40,8 @@ from tests.support.model_server import free_port  # noqa: E402
 # 1.5 s to the first token, then ~50 tokens 10 ms apart: about 2 s per request at the backend.
 FIRST_TOKEN_S, TOKEN_S = 1.5, 0.01
 BACKEND_LATENCY_S = 2.0
-IMAGE = Path(os.environ.get("BENCH_IMAGE", ROOT / "assets" / "examples" / "ct_head.dcm"))
+EXAMPLE_CT = ROOT / "medgemma_ui" / "templates" / "data" / "examples" / "ct_head.dcm"
+IMAGE = Path(os.environ.get("BENCH_IMAGE", EXAMPLE_CT))
 USERS = (1, 4, 16)
 CLIENT_NICENESS = int(os.environ.get("BENCH_CLIENT_NICENESS", "10"))
 USER_FILES: list[Path] = []

@@ -1,24 +1,28 @@
-"""The one analysis pipeline, shared by the UI and the CLI.
+"""The one analysis pipeline, shared by the UI, the API and the CLI.
 
-prepare → prompt from the template → backend (streamed) → parse → when the answer is invalid, ask
-again with the problems stated (0–2 retries) → one `AnalysisResult` holding every raw answer.
+`AnalysisRequest` → prepare the images (timed here, whoever prepares them) → the template (chosen,
+or suggested from the image) and its prompt → backend (streamed) → parse → when the answer is
+invalid, ask again with the problems stated (0–2 retries) → one `AnalysisResult` holding every
+raw answer and the provenance of exactly what was sent.
 
-`run_analysis` is an async generator of events so the UI can stream tokens and progress; callers
-that only want the result use `analyze_to_result`.
+`analyze` is an async generator of events so the UI can show the prepared image, then stream
+tokens and progress; callers that only want the result use `analyze_to_result`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import dataclasses
 import hashlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from os import PathLike
-from typing import Any
+from typing import Any, Protocol
 
 from medgemma_ui import __version__
 from medgemma_ui.backends import (
@@ -31,9 +35,15 @@ from medgemma_ui.backends import (
     TextDelta,
 )
 from medgemma_ui.findings import Findings, parse_findings
-from medgemma_ui.imaging import PreparedImage, prepare
-from medgemma_ui.settings import ImageLimits
-from medgemma_ui.templates import Template, get_template, list_templates, resolve_template_id
+from medgemma_ui.imaging import ImageInfo, PreparedImage, prepare
+from medgemma_ui.settings import GenerationDefaults, ImageLimits
+from medgemma_ui.templates import (
+    AUTO_TEMPLATE,
+    Template,
+    get_template,
+    list_templates,
+    resolve_template_id,
+)
 
 MAX_PARSE_RETRIES = 2
 
@@ -52,25 +62,77 @@ def edited_prompt(prompt: str | None) -> str | None:
     return prompt
 
 
+# A file path or its bytes (prepared here), or an image already prepared.
+ImageSource = bytes | str | PathLike[str] | PreparedImage
+
+
 @dataclass(frozen=True)
-class AnalysisOptions:
-    template_id: str  # a template id, or "auto": suggested from the image
+class AnalysisRequest:
+    """What to analyse and how; built by `AnalysisRequest.build` the same way by the UI, the API
+    and the CLI.
+
+    `images` are sent in order in one user turn (one image for every template today). `prompt`
+    is the full first prompt as typed, or None for the chosen template's own (a template's own
+    text, or a blank, counts as None: see `edited_prompt`). `frame` is 0-based.
+    """
+
+    images: tuple[ImageSource, ...]
+    template_id: str = AUTO_TEMPLATE  # a template id, or "auto": suggested from the image
+    prompt: str | None = None
+    window: str | None = None  # None: the template's window if the image offers it, else its own
+    frame: int | None = None
     max_tokens: int = 512
     temperature: float = 0.0
-    prompt_override: str | None = None  # the full prompt text, sent as typed
     parse_retries: int = 1
     structured_output: bool = True
-    window: str | None = None
-    frame: int | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "prompt_override", edited_prompt(self.prompt_override))
-        if not 1 <= self.max_tokens <= MAX_TOKENS_CAP:
+        object.__setattr__(self, "images", tuple(self.images))
+        object.__setattr__(self, "prompt", edited_prompt(self.prompt))
+        if not self.images:
+            raise ValueError("Give an image to analyse.")
+        if self.template_id != AUTO_TEMPLATE:
+            get_template(self.template_id)  # an unknown id: the valid ones are listed
+        if isinstance(self.max_tokens, bool) or not 1 <= self.max_tokens <= MAX_TOKENS_CAP:
             raise ValueError(f"max_tokens must be between 1 and {MAX_TOKENS_CAP}.")
         if not 0 <= self.parse_retries <= MAX_PARSE_RETRIES:
             raise ValueError(f"parse_retries must be between 0 and {MAX_PARSE_RETRIES}.")
         if not 0.0 <= self.temperature <= 2.0:
             raise ValueError("temperature must be between 0 and 2.")
+
+    @classmethod
+    def build(
+        cls,
+        images: Sequence[ImageSource],
+        defaults: GenerationDefaults,
+        *,
+        template: str | None = None,
+        prompt: str | None = None,
+        window: str | None = None,
+        frame: int | None = None,
+        max_tokens: float | None = None,
+        temperature: float | None = None,
+        retries: float | None = None,
+        structured: bool | None = None,
+        structured_allowed: bool = True,
+    ) -> AnalysisRequest:
+        """A request from what a caller chose; None (or nothing) means the default: the
+        suggested template, its own prompt, the image's window and middle frame, and the server's
+        generation settings. Structured output is used only when `structured_allowed`."""
+        return cls(
+            images=tuple(images),
+            template_id=template or AUTO_TEMPLATE,
+            prompt=prompt,
+            window=window,
+            frame=frame,
+            max_tokens=defaults.max_tokens if max_tokens is None else int(max_tokens),
+            temperature=defaults.temperature if temperature is None else float(temperature),
+            parse_retries=defaults.parse_retries if retries is None else int(retries),
+            structured_output=structured_allowed and (True if structured is None else structured),
+        )
+
+    def first_prompt(self, template: Template) -> str:
+        return self.prompt or template.build_prompt()
 
 
 @dataclass(frozen=True)
@@ -131,7 +193,7 @@ class AnalysisResult:
     backend: str
     model: str
     image_sha256: str
-    image_info: dict[str, Any]
+    image_info: ImageInfo
     attempts: list[Attempt] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
     generation: dict[str, Any] = field(default_factory=dict)
@@ -177,13 +239,12 @@ class AnalysisResult:
     @property
     def provenance(self) -> Provenance:
         info = self.image_info
-        frame = info.get("frame_index")
         prompt = self.attempts[0].prompt if self.attempts else ""
         return Provenance(
             image_sha256=(self.image_sha256,),
-            frame_index=None if frame is None else int(frame),
-            frame_count=int(info.get("frame_count") or 1),
-            window=info.get("window") or None,
+            frame_index=info.frame_index,
+            frame_count=info.frame_count,
+            window=info.window or None,
             template=self.template_id,
             template_version=self.template_version,
             prompt=prompt,
@@ -229,6 +290,14 @@ class Progress:
 
 
 @dataclass(frozen=True)
+class Prepared:
+    """The images about to be sent, in order, before the model is asked."""
+
+    images: tuple[PreparedImage, ...]
+    template: Template
+
+
+@dataclass(frozen=True)
 class Token:
     attempt: int
     text: str
@@ -239,87 +308,139 @@ class Done:
     result: AnalysisResult
 
 
-AnalysisEvent = Progress | Token | Done
+AnalysisEvent = Progress | Prepared | Token | Done
+
+
+class Preparer(Protocol):
+    """Turns one image source into the model's input (the UI's worker pool and cache, or
+    `prepare` in a thread)."""
+
+    async def __call__(
+        self, source: bytes | str | PathLike[str], *, window: str | None, frame: int | None
+    ) -> PreparedImage: ...
 
 
 def _ms_since(start: float) -> float:
     return (time.perf_counter() - start) * 1000.0
 
 
-async def prepare_in_thread(
-    source: bytes | str | PathLike[str],
+def thread_preparer(limits: ImageLimits | None = None) -> Preparer:
+    """`prepare` in a thread: CPU work kept off the event loop so other users stay served."""
+
+    async def prepare_in_thread(
+        source: bytes | str | PathLike[str], *, window: str | None, frame: int | None
+    ) -> PreparedImage:
+        return await asyncio.to_thread(prepare, source, window=window, frame=frame, limits=limits)
+
+    return prepare_in_thread
+
+
+async def _prepare_one(
+    source: ImageSource, request: AnalysisRequest, preparer: Preparer
+) -> tuple[PreparedImage, Template]:
+    """The image as it will be sent, and the template: the chosen one, or the one the image's
+    facts suggest. With no window chosen, the template's own window is used when the image
+    offers it (so both are decided here, once)."""
+    if isinstance(source, PreparedImage):
+        image = source
+    else:
+        image = await preparer(source, window=request.window, frame=request.frame)
+    template = get_template(resolve_template_id(request.template_id, image.info))
+    window = template.window_for(image.info.window_choices)
+    if (
+        request.window is None
+        and window not in (None, image.info.window)
+        and not isinstance(source, PreparedImage)
+    ):
+        image = await preparer(source, window=window, frame=request.frame)
+    return image, template
+
+
+async def analyze(
+    request: AnalysisRequest,
+    backend: Backend,
     *,
-    window: str | None = None,
-    frame: int | None = None,
-    limits: ImageLimits | None = None,
-) -> PreparedImage:
-    """Image preparation is CPU work; keep it off the event loop so other users stay served."""
-    return await asyncio.to_thread(prepare, source, window=window, frame=frame, limits=limits)
-
-
-def retry_prompt(
-    template: Template, previous_raw: str, errors: list[str], options: AnalysisOptions
-) -> str:
-    """The template's retry prompt; an edited prompt (sent as typed) replaces its first part."""
-    retry = template.build_retry_prompt(previous_raw, errors)
-    base = template.build_prompt()
-    if options.prompt_override and retry.startswith(base):
-        return options.prompt_override + retry[len(base) :]
-    return retry
+    preparer: Preparer | None = None,
+    backend_slot: AbstractAsyncContextManager[Any] | None = None,
+) -> AsyncIterator[AnalysisEvent]:
+    """Prepare, then stream one analysis. Raises `ImageError` for an image that cannot be used
+    and `BackendError` when the model cannot answer. `backend_slot` is entered only around the
+    model's part, so waiting for a backend never holds up preparing."""
+    preparer = preparer or thread_preparer()
+    started = time.perf_counter()
+    needs_preparing = any(not isinstance(s, PreparedImage) for s in request.images)
+    if needs_preparing:
+        yield Progress("preparing", "Preparing the image")
+    prepared = [await _prepare_one(source, request, preparer) for source in request.images]
+    prepare_ms = _ms_since(started)
+    images = tuple(image for image, _ in prepared)
+    template = prepared[0][1]
+    if template.input != "image" or len(images) != 1:
+        raise ValueError(
+            f"The {template.label} template takes one image per request; {len(images)} were given."
+        )
+    yield Prepared(images, template)
+    async with backend_slot or contextlib.nullcontext():
+        async for event in run_analysis(images[0], request, backend, template=template):
+            if isinstance(event, Done) and needs_preparing:
+                timings = event.result.timings_ms
+                event.result.timings_ms = {"prepare": prepare_ms, **timings}
+            yield event
 
 
 async def run_analysis(
     image: PreparedImage,
-    options: AnalysisOptions,
+    request: AnalysisRequest,
     backend: Backend,
     *,
     template: Template | None = None,
 ) -> AsyncIterator[AnalysisEvent]:
     """Stream one analysis of an already prepared image. Raises `BackendError` on failure."""
-    template = template or get_template(resolve_template_id(options.template_id, image.info))
+    template = template or get_template(resolve_template_id(request.template_id, image.info))
     started = time.perf_counter()
-    use_schema = bool(options.structured_output and backend.supports_structured_output)
+    use_schema = bool(request.structured_output and backend.supports_structured_output)
     result = AnalysisResult(
         template_id=template.id,
         template_version=template.version,
         backend=backend.name,
         model=backend.model,
         image_sha256=image.sha256,
-        image_info=dict(image.info),
+        image_info=image.info,
         generation={
-            "max_tokens": options.max_tokens,
-            "temperature": options.temperature,
-            "parse_retries": options.parse_retries,
-            "structured_output_requested": options.structured_output,
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "parse_retries": request.parse_retries,
+            "structured_output_requested": request.structured_output,
             "structured_output_used": use_schema,
-            "prompt_edited": options.prompt_override is not None,
+            "prompt_edited": request.prompt is not None,
         },
         image_jpeg=image.jpeg,
     )
-    prompt = options.prompt_override or template.build_prompt()
+    first_prompt = prompt = request.first_prompt(template)
     generate_ms = parse_ms = 0.0
     first_token_ms: float | None = None
-    for number in range(1, options.parse_retries + 2):
+    for number in range(1, request.parse_retries + 2):
         if number > 1:
             previous = result.final
             yield Progress(
                 "retrying",
                 f"The answer was not valid JSON for this template; asking again "
-                f"({number - 1} of {options.parse_retries}).",
+                f"({number - 1} of {request.parse_retries}).",
             )
-            prompt = retry_prompt(template, previous.raw, previous.findings.errors, options)
-        request = GenerationRequest(
-            image_jpeg=image.jpeg,
-            prompt=prompt,
-            max_tokens=options.max_tokens,
-            temperature=options.temperature,
+            prompt = template.build_retry_prompt(
+                previous.raw, previous.findings.errors, first_prompt=first_prompt
+            )
+        generation_request = GenerationRequest(
+            content=(image.jpeg, prompt),
+            max_tokens=request.max_tokens,
+            temperature=request.temperature,
             json_schema=copy.deepcopy(template.schema) if use_schema else None,
         )
         attempt_start = time.perf_counter()
         completion: Completion | None = None
         pieces: list[str] = []
         try:
-            async for event in backend.stream(request):
+            async for event in backend.stream(generation_request):
                 if isinstance(event, TextDelta):
                     if first_token_ms is None:
                         first_token_ms = _ms_since(started)
@@ -374,25 +495,13 @@ async def run_analysis(
 
 
 async def analyze_to_result(
-    source: bytes | str | PathLike[str] | PreparedImage,
-    options: AnalysisOptions,
+    request: AnalysisRequest,
     backend: Backend,
     *,
-    limits: ImageLimits | None = None,
+    preparer: Preparer | None = None,
 ) -> AnalysisResult:
-    """Prepare (unless already prepared) and analyze, returning only the final result."""
-    prepare_ms: float | None = None  # no "prepare" timing when the image came prepared
-    if isinstance(source, PreparedImage):
-        image = source
-    else:
-        start = time.perf_counter()
-        image = await prepare_in_thread(
-            source, window=options.window, frame=options.frame, limits=limits
-        )
-        prepare_ms = _ms_since(start)
-    async for event in run_analysis(image, options, backend):
+    """`analyze`, returning only the final result."""
+    async for event in analyze(request, backend, preparer=preparer):
         if isinstance(event, Done):
-            if prepare_ms is not None:
-                event.result.timings_ms = {"prepare": prepare_ms, **event.result.timings_ms}
             return event.result
     raise BackendError("bad_response", "The analysis ended without a result; please try again.")

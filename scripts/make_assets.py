@@ -1,4 +1,5 @@
-"""Build the bundled example images in assets/ (run once; the outputs are committed).
+"""Build the bundled example images in medgemma_ui/templates/data/examples/ (run once; the
+outputs are committed).
 
 Real DICOM examples are copied from the MIT-licensed pydicom-data wheel with every patient,
 institution and date tag removed. Dermatology, fundus and histopathology examples are synthetic
@@ -14,7 +15,7 @@ import pydicom
 from PIL import Image, ImageDraw, ImageFilter
 from pydicom.data import get_testdata_file
 
-ASSETS = Path(__file__).resolve().parents[1] / "assets" / "examples"
+ASSETS = Path(__file__).resolve().parents[1] / "medgemma_ui" / "templates" / "data" / "examples"
 
 DICOM_EXAMPLES = {
     "RG1_J2KI.dcm": "chest_xray_pa.dcm",

@@ -23,7 +23,7 @@ from tests.support.app_runner import running_app, settings_for  # noqa: E402
 from tests.support.model_server import ModelServer, Script  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
-EXAMPLES = ROOT / "assets" / "examples"
+EXAMPLES = ROOT / "medgemma_ui" / "templates" / "data" / "examples"
 ANSWER = (
     '{"cardiac_size": "normal", "pulmonary_findings": ["Mild left basal atelectasis."], '
     '"pleural_findings": [], "bone_findings": ["Degenerative changes of the thoracic spine."], '

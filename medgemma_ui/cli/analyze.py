@@ -24,8 +24,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    from medgemma_ui.templates import AUTO_TEMPLATE, template_ids
+
     parser.add_argument("inputs", nargs="+", help="image or DICOM files, or folders of them")
-    parser.add_argument("--template", required=True, help="cxr, ct, derm, mri, pathology, ...")
+    parser.add_argument(
+        "--template",
+        default=AUTO_TEMPLATE,
+        help=f"one of {', '.join(template_ids())}, or {AUTO_TEMPLATE} (the default: suggested "
+        "from each image's modality)",
+    )
     parser.add_argument("--backend", help="hf-endpoint, vertex, openai or local")
     parser.add_argument("--max-tokens", type=int, default=None)
     parser.add_argument("--temperature", type=float, default=None)
@@ -75,29 +82,29 @@ def _failure_line(
     }
 
 
-def _settings_and_options(args: argparse.Namespace) -> tuple[Any, Any]:
-    """Settings from the environment and the analysis options; ValueError when either is bad."""
-    from medgemma_ui.analysis import AnalysisOptions
-    from medgemma_ui.settings import Settings
+def _request(args: argparse.Namespace, settings: Any, path: Path | None = None) -> Any:
+    """The analysis request for one input; without one, only the options are checked
+    (ValueError when one is out of range)."""
+    from medgemma_ui.analysis import AnalysisRequest
 
-    settings = Settings.from_env()
-    defaults = settings.generation
-    options = AnalysisOptions(
-        template_id=args.template,
-        max_tokens=args.max_tokens or defaults.max_tokens,
-        temperature=defaults.temperature if args.temperature is None else args.temperature,
-        parse_retries=defaults.parse_retries if args.retries is None else args.retries,
-        structured_output=settings.backends.structured_output and not args.no_structured_output,
+    return AnalysisRequest.build(
+        [path or Path()],
+        settings.generation,
+        template=args.template,
         window=args.window,
         frame=args.frame,
+        max_tokens=args.max_tokens,
+        temperature=args.temperature,
+        retries=args.retries,
+        structured=not args.no_structured_output,
+        structured_allowed=settings.backends.structured_output,
     )
-    return settings, options
 
 
 async def _analyze_all(
-    args: argparse.Namespace, out: TextIO, settings: Any, options: Any
+    args: argparse.Namespace, out: TextIO, settings: Any
 ) -> tuple[int, int, int]:
-    from medgemma_ui.analysis import analyze_to_result
+    from medgemma_ui.analysis import analyze_to_result, thread_preparer
     from medgemma_ui.backends import BackendError, BackendRegistry, redact
     from medgemma_ui.imaging import ImageError
 
@@ -106,6 +113,7 @@ async def _analyze_all(
     paths = expand_inputs(args.inputs)
     counts = {"valid": 0, "invalid": 0, "failed": 0}
     progress = _progress_bar(len(paths))
+    preparer = thread_preparer(settings.image_limits)
     semaphore = asyncio.Semaphore(max(1, args.concurrency))
     write_lock = asyncio.Lock()
 
@@ -113,9 +121,8 @@ async def _analyze_all(
         async with semaphore:
             try:
                 backend = registry.get(backend_name)
-                result = await analyze_to_result(
-                    path, options, backend, limits=settings.image_limits
-                )
+                request = _request(args, settings, path)
+                result = await analyze_to_result(request, backend, preparer=preparer)
                 line = {"input": str(path), **result.to_json()}
                 counts["valid" if result.valid else "invalid"] += 1
             except ImageError as exc:
@@ -154,22 +161,21 @@ def _progress_bar(total: int) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     __import__("medgemma_ui.dotenv_loader").dotenv_loader.load_env_file()  # ./.env, env wins
-    from medgemma_ui.templates import TEMPLATE_IDS
+    from medgemma_ui.settings import Settings
+    from medgemma_ui.templates import UnknownTemplateError
 
-    if args.template not in TEMPLATE_IDS:
-        print(
-            f"Unknown template {args.template!r}; choose one of {', '.join(TEMPLATE_IDS)}.",
-            file=sys.stderr,
-        )
-        return 2
     try:
-        settings, options = _settings_and_options(args)
+        settings = Settings.from_env()
+        _request(args, settings)  # every option checked before any input is read
+    except UnknownTemplateError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     except ValueError as exc:  # SettingsError is a ValueError; so are out-of-range options
         print(f"error: {exc}", file=sys.stderr)
         return 2
     out = args.out.open("w", encoding="utf-8") if args.out else sys.stdout
     try:
-        valid, invalid, failed = asyncio.run(_analyze_all(args, out, settings, options))
+        valid, invalid, failed = asyncio.run(_analyze_all(args, out, settings))
     finally:
         if args.out:
             out.close()

@@ -45,6 +45,6 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"error: could not write {args.output}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    json.dump(prepared.info, sys.stdout, indent=2, ensure_ascii=False)
+    json.dump(prepared.info.to_json(), sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")
     return 0

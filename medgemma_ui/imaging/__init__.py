@@ -1,6 +1,7 @@
 """Bytes in -> PreparedImage out: the exact 896×896 JPEG MedGemma receives. No UI, no network."""
 
 from .errors import ImageError
+from .info import ImageInfo
 from .prepared import PreparedImage, finish, prepare, render
 from .windowing import MEDGEMMA_CT_WINDOWS, WINDOW_PRESETS, window_names
 
@@ -8,6 +9,7 @@ __all__ = [
     "MEDGEMMA_CT_WINDOWS",
     "WINDOW_PRESETS",
     "ImageError",
+    "ImageInfo",
     "PreparedImage",
     "finish",
     "prepare",

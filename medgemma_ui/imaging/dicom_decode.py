@@ -34,6 +34,7 @@ from . import j2k_reduced, safe_decode
 from .colour import colour_to_8bit, palette_to_rgb
 from .errors import ImageError
 from .greyscale import render_grey
+from .info import ImageInfo
 from .rendered import Rendered, StoredValues, check_limits, choose_frame
 
 GREY = {"MONOCHROME1", "MONOCHROME2"}
@@ -280,39 +281,33 @@ def render_dicom(
 
     if arr.ndim == 3 and samples == 1:  # a single-frame file whose header said more frames
         arr = arr[0]
-    info: dict[str, Any] = {
+    facts: dict[str, Any] = {
         "source_format": "dicom",
         "modality": modality,
         "body_part": _text(ds.get("BodyPartExamined")),
         "view": _text(ds.get("ViewPosition")),
         "sop_class": _sop_class_name(ds),
-        "original_size": [cols, rows],
+        "original_size": (cols, rows),
         "bits_stored": bits,
         "samples_per_pixel": samples,
         "photometric_interpretation": photometric,
         "transfer_syntax": _ts_name(ds),
         "frame_index": k,
         "frame_count": count,
+        "decoded_at": decoded_at,  # the reduced JPEG 2000 resolution that was decoded, if any
     }
-    if decoded_at:
-        info["decoded_at"] = decoded_at  # the reduced JPEG 2000 resolution that was decoded
 
     stored: StoredValues | None = None
     if photometric == "PALETTE COLOR":
         pixels = palette_to_rgb(arr, ds)
-        info.update(window=None, window_choices=[])
         _no_window(window, "a colour (palette) image")
     elif samples == 3:
         pixels = colour_to_8bit(arr, bits, warnings)
-        info.update(window=None, window_choices=[])
         _no_window(window, "a colour image")
     else:
         pixels, used, choices, described, stored = render_grey(arr, ds, window, k, warnings)
-        info.update(window=used, window_choices=choices)
-        if described:
-            info["file_windows"] = described
-    info["warnings"] = warnings
-    return Rendered(pixels, info, stored)
+        facts.update(window=used, window_choices=tuple(choices), file_windows=described)
+    return Rendered(pixels, ImageInfo(**facts, warnings=tuple(warnings)), stored)
 
 
 def _text(value: object) -> str | None:

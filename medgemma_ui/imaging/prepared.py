@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import base64
+import dataclasses
 import hashlib
 import io
 import operator
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
 
 from PIL import Image
 
@@ -18,6 +17,7 @@ from .dicom_decode import render_dicom
 from .encode import encode_jpeg
 from .errors import ImageError
 from .geometry import TARGET, to_model_square, to_model_square_windowed_after
+from .info import ImageInfo
 from .raster import render_raster
 from .rendered import Rendered
 from .sniff import Source, read_source, sniff
@@ -29,17 +29,13 @@ class PreparedImage:
     batch analysis never need it), so a preview of it is exactly what is sent."""
 
     jpeg: bytes
-    info: dict[str, Any]
+    info: ImageInfo
 
     @cached_property
     def image(self) -> Image.Image:
         with Image.open(io.BytesIO(self.jpeg)) as decoded:
             decoded.load()
             return decoded if decoded.mode == "RGB" else decoded.convert("RGB")
-
-    @property
-    def data_uri(self) -> str:
-        return "data:image/jpeg;base64," + base64.b64encode(self.jpeg).decode("ascii")
 
     @property
     def sha256(self) -> str:
@@ -119,6 +115,7 @@ def finish(rendered: Rendered) -> PreparedImage:
             "The image was read but could not be converted for the model; try another export.",
             kind="corrupt",
         ) from exc
-    info = dict(rendered.info)
-    info.update(size=[TARGET, TARGET], jpeg_quality=quality, jpeg_bytes=len(jpeg))
+    info = dataclasses.replace(
+        rendered.info, size=(TARGET, TARGET), jpeg_quality=quality, jpeg_bytes=len(jpeg)
+    )
     return PreparedImage(jpeg=jpeg, info=info)

@@ -25,6 +25,7 @@ from PIL import (
 from medgemma_ui.settings import ImageLimits
 
 from .errors import ImageError
+from .info import ImageInfo
 from .rendered import Rendered, check_limits, choose_frame
 from .windowing import auto, percentile_range
 
@@ -98,24 +99,18 @@ def render_raster(
         ) from exc
     if count > 1:
         warnings.append(f"This image has {count} frames; only frame {k} (0-based) is sent.")
-    info: dict[str, Any] = {
-        "source_format": fmt,
-        "modality": None,
-        "body_part": None,
-        "view": None,
-        "sop_class": None,
-        "original_size": [width, height],
-        "bits_stored": bits,
-        "samples_per_pixel": 1 if pixels.ndim == 2 else 3,
-        "photometric_interpretation": None,
-        "transfer_syntax": None,
-        "mode": mode,
-        "frame_index": k,
-        "frame_count": count,
-        "window": used,
-        "window_choices": choices,
-        "warnings": warnings,
-    }
+    info = ImageInfo(
+        source_format=fmt,
+        original_size=(width, height),
+        bits_stored=bits,
+        samples_per_pixel=1 if pixels.ndim == 2 else 3,
+        mode=mode,
+        frame_index=k,
+        frame_count=count,
+        window=used,
+        window_choices=tuple(choices),
+        warnings=tuple(warnings),
+    )
     return Rendered(np.ascontiguousarray(pixels), info)
 
 

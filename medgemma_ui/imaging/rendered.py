@@ -3,14 +3,14 @@ non-identifying facts about them; and the limit and frame checks they share."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
 from medgemma_ui.settings import ImageLimits
 
 from .errors import ImageError
+from .info import ImageInfo
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class StoredValues:
     dtype: np.dtype
 
 
-@dataclass
+@dataclass(frozen=True)
 class Rendered:
     """Pixels before geometry and the non-identifying facts about them. `pixels` is uint8 HxW
     (grey), HxWx3 (RGB) or HxWx4 (RGBX: the fourth byte is padding, so colour lookups can
@@ -34,7 +34,7 @@ class Rendered:
     full resolution, and geometry resizes `stored` instead and applies the table after."""
 
     pixels: np.ndarray
-    info: dict[str, Any] = field(default_factory=dict)
+    info: ImageInfo
     stored: StoredValues | None = None
 
     @property

@@ -1,33 +1,37 @@
-"""Modality prompt templates and their JSON Schemas, kept as data files under `data/`."""
+"""Modality prompt templates and their JSON Schemas, kept as data files: one TOML and one schema
+(and optionally an example image) per template; no code names a template."""
 
 from medgemma_ui.templates.loader import (
-    TEMPLATE_IDS,
-    WINDOW_PRESETS,
     TemplateDataError,
     UnknownTemplateError,
     check_schema,
+    fallback_template,
     get_template,
     list_templates,
     load_template,
+    template_ids,
+    templates_dir,
+    use_templates_dir,
 )
-from medgemma_ui.templates.model import Template
-from medgemma_ui.templates.suggest import (
-    AUTO_TEMPLATE,
-    resolve_template_id,
-    suggest_template,
-)
+from medgemma_ui.templates.model import TEMPLATE_INPUTS, Example, ModalityMatch, Template
+from medgemma_ui.templates.suggest import AUTO_TEMPLATE, resolve_template_id, suggest_template
 
 __all__ = [
     "AUTO_TEMPLATE",
-    "TEMPLATE_IDS",
-    "WINDOW_PRESETS",
+    "TEMPLATE_INPUTS",
+    "Example",
+    "ModalityMatch",
     "Template",
     "TemplateDataError",
     "UnknownTemplateError",
     "check_schema",
+    "fallback_template",
     "get_template",
     "list_templates",
     "load_template",
     "resolve_template_id",
     "suggest_template",
+    "template_ids",
+    "templates_dir",
+    "use_templates_dir",
 ]

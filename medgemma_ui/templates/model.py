@@ -2,21 +2,51 @@
 
 Gemma 3 has no system role, so everything (role, task, closed-world rule, output format) is
 folded into the text of the single user turn that follows the image. The UI shows the output of
-`build_prompt()` in an editable box under "Advanced"; an edited prompt is sent as typed, while
-`instructions_override` replaces only the instruction paragraph and keeps the JSON format block, so
-the parser's schema still matches what the model was asked for.
+`build_prompt()` in an editable box under "Advanced"; an edited prompt is sent as typed, and a
+retry repeats whichever first prompt was sent, followed by what was wrong with the answer.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 from medgemma_ui.templates.skeleton import render_skeleton
 
 # Retry prompts stay short: MedGemma 4B loses the thread in long prompts.
 _MAX_RETRY_ERRORS = 8
 _MAX_PREVIOUS_CHARS = 1200
+
+# What one request of a template is made of: one image, a prior and a current image, a series of
+# slices, or one image and a named target to localise.
+TemplateInput = Literal["image", "prior", "series", "target"]
+TEMPLATE_INPUTS: tuple[TemplateInput, ...] = ("image", "prior", "series", "target")
+
+
+@dataclass(frozen=True)
+class ModalityMatch:
+    """Which DICOM images the template is suggested for: the Modality is one of `modalities` and,
+    when `body_parts` is given, BodyPartExamined contains one of those words."""
+
+    modalities: tuple[str, ...] = ()
+    body_parts: tuple[str, ...] = ()
+
+    def matches(self, modality: str | None, body_part: str | None) -> bool:
+        if (modality or "").upper() not in self.modalities:
+            return False
+        if not self.body_parts:
+            return True
+        return any(word in (body_part or "").upper() for word in self.body_parts)
+
+
+@dataclass(frozen=True)
+class Example:
+    """The bundled example image shown under the upload for this template."""
+
+    path: Path
+    caption: str
 
 
 @dataclass(frozen=True)
@@ -33,31 +63,39 @@ class Template:
         "Describe only what is visible in this image. If a finding is not visible, say it is "
         "absent; never guess."
     )
-    suggested_window: str | None = None
-    modality_hint: str | None = None
     description: str = ""
+    order: int = 100
+    input: TemplateInput = "image"
+    default_window: str | None = None
+    match: ModalityMatch = field(default_factory=ModalityMatch)
+    fallback: bool = False
+    example: Example | None = None
+
+    def window_for(self, offered: Collection[str]) -> str | None:
+        """This template's window when the image offers it; None means the image's own default."""
+        if self.default_window is not None and self.default_window in offered:
+            return self.default_window
+        return None
 
     @property
     def skeleton(self) -> str:
         """The compact schema shown in the prompt."""
         return render_skeleton(self.schema)
 
-    def build_prompt(self, instructions_override: str | None = None) -> str:
+    def build_prompt(self) -> str:
         """The full user-turn text sent after the image."""
-        if instructions_override is not None and instructions_override.strip():
-            body = instructions_override.strip()
-        else:
-            parts = (self.role, self.instructions, self.closed_world)
-            body = "\n\n".join(part.strip() for part in parts if part.strip())
+        parts = (self.role, self.instructions, self.closed_world)
+        body = "\n\n".join(part.strip() for part in parts if part.strip())
         return f"{body}\n\n{self._format_block()}"
 
     def build_retry_prompt(
         self,
         previous_answer: str,
         errors: list[str],
-        instructions_override: str | None = None,
+        first_prompt: str | None = None,
     ) -> str:
-        """Ask again, stating concretely what was wrong with the previous answer."""
+        """Ask again: the first prompt as it was sent (the template's own by default, or the
+        clinician's edit), then concretely what was wrong with the previous answer."""
         shown = [f"- {e}" for e in errors[:_MAX_RETRY_ERRORS]]
         if len(errors) > _MAX_RETRY_ERRORS:
             shown.append(f"- ... and {len(errors) - _MAX_RETRY_ERRORS} more")
@@ -67,7 +105,7 @@ class Template:
         if len(previous) > _MAX_PREVIOUS_CHARS:
             previous = previous[:_MAX_PREVIOUS_CHARS] + " [...]"
         return (
-            f"{self.build_prompt(instructions_override)}\n\n"
+            f"{first_prompt or self.build_prompt()}\n\n"
             "Your previous answer could not be used because:\n"
             + "\n".join(shown)
             + f"\n\nPrevious answer:\n{previous}\n\n"

@@ -20,7 +20,7 @@ from medgemma_ui.ui.components import (
 from medgemma_ui.ui.handlers import analyze as analyze_handlers
 from medgemma_ui.ui.handlers import result_view
 from medgemma_ui.ui.handlers.result_view import FEEDBACK_OUTPUTS, RESULT_OUTPUTS
-from medgemma_ui.ui.refs import by_component
+from medgemma_ui.ui.refs import by_component, named_inputs
 from medgemma_ui.ui.services import Services, create_services
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
@@ -60,8 +60,9 @@ def build_demo(services: Services | None = None) -> gr.Blocks:
     return demo
 
 
-# The analyze API's parameters, in order: each has a default, so a call with only the file works
-# (template suggested from the image, the template's own prompt, the image's default window).
+# The analyze API's parameters (named as gradio_client shows them) and the components they come
+# from, in order: each has a default, so a call with only the file works (template suggested
+# from the image, the template's own prompt, the image's default window).
 ANALYZE_INPUTS = {
     "file_path": "upload",
     "window": "window",
@@ -78,25 +79,10 @@ ANALYZE_OUTPUTS = ("preview", "shown_image", *RESULT_OUTPUTS)
 
 
 def _wire_analysis(refs: dict[str, Any], services: Services) -> Any:
-    # The parameter names are the API's (gradio_client shows them); same order as ANALYZE_INPUTS.
     async def analyze(
-        file_path: str | None,
-        window: str | None,
-        frame: float | None,
-        backend: str | None,
-        template: str | None,
-        prompt: str | None,
-        max_tokens: float,
-        temperature: float,
-        structured: bool,
-        retries: float,
-        oauth_token: gr.OAuthToken | None = None,
-        progress: gr.Progress = gr.Progress(),  # noqa: B008 (Gradio's documented idiom)
+        named: dict[str, Any], oauth_token: gr.OAuthToken | None, progress: gr.Progress
     ):
         services.require_access(oauth_token)
-        values: tuple[Any, ...] = (file_path, window, frame, backend, template, prompt)
-        values += (max_tokens, temperature, structured, retries)
-        named = dict(zip(ANALYZE_INPUTS, values, strict=True))
         async for update in analyze_handlers.analyze(named, services, progress):
             yield by_component(refs, update)
 
@@ -120,7 +106,7 @@ def _wire_analysis(refs: dict[str, Any], services: Services) -> Any:
     )
     # Per-backend limits are enforced by Services.gate; the event itself must not serialise users.
     event = refs["analyze"].click(
-        analyze,
+        named_inputs(analyze, ANALYZE_INPUTS),
         inputs=[refs[ANALYZE_INPUTS[name]] for name in ANALYZE_INPUTS],
         outputs=[refs[name] for name in ANALYZE_OUTPUTS],
         api_name="analyze",
@@ -156,7 +142,8 @@ def _wire_analysis(refs: dict[str, Any], services: Services) -> Any:
 
 
 def launch_options(services: Services) -> dict[str, Any]:
-    """Keyword arguments for `demo.launch`: privacy defaults from DESIGN.md plus server settings."""
+    """Keyword arguments for `demo.launch`: privacy defaults (no analytics, no run history, no
+    monitoring, errors without tracebacks) plus the server settings."""
     server = services.settings.server
     auth = make_auth(server.auth_users)
     return {

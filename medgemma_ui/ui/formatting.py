@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from medgemma_ui.imaging import ImageInfo
 from medgemma_ui.ui.window_labels import window_label
 
 _FACT_LABELS = (
@@ -30,24 +31,22 @@ def _fact_value(key: str, value: Any) -> str:
     return str(value)
 
 
-def image_facts_markdown(info: Mapping[str, Any]) -> str:
+def image_facts_markdown(info: ImageInfo) -> str:
     """A two-column table of the non-identifying facts in `PreparedImage.info`."""
     rows = ["| Image facts | |", "|---|---|"]
     for key, label in _FACT_LABELS:
-        value = info.get(key)
-        if value in (None, "", []):
+        value = getattr(info, key)
+        if value in (None, "", (), []):
             continue
         rows.append(f"| {label} | {_fact_value(key, value)} |")
-    count = info.get("frame_count") or 1
-    if count > 1:
-        rows.append(f"| Frame | {int(info.get('frame_index', 0)) + 1} of {count} |")
+    if info.frame_count > 1:
+        rows.append(f"| Frame | {info.frame_index + 1} of {info.frame_count} |")
     rows.append("| Sent to the model | 896 × 896 px JPEG |")
     return "\n".join(rows)
 
 
-def warnings_markdown(info: Mapping[str, Any]) -> str:
-    warnings = [str(w) for w in info.get("warnings") or []]
-    return "\n".join(f"**Warning:** {w}" for w in warnings)
+def warnings_markdown(info: ImageInfo) -> str:
+    return "\n".join(f"**Warning:** {w}" for w in info.warnings)
 
 
 def timings_markdown(timings_ms: Mapping[str, float]) -> str:
@@ -57,18 +56,16 @@ def timings_markdown(timings_ms: Mapping[str, float]) -> str:
     return "**Timings:** " + " · ".join(parts)
 
 
-def facts_summary_markdown(info: Mapping[str, Any]) -> str:
+def facts_summary_markdown(info: ImageInfo) -> str:
     """One line under the preview: format, modality, size, frame and window."""
-    parts = [str(info.get("source_format") or "").upper()]
-    parts += [str(info[k]) for k in ("modality", "body_part") if info.get(k)]
-    size = info.get("original_size")
-    if isinstance(size, list | tuple) and len(size) == 2:
-        parts.append(f"{size[0]} × {size[1]} px")
-    count = int(info.get("frame_count") or 1)
-    if count > 1:
-        parts.append(f"frame {int(info.get('frame_index') or 0) + 1} of {count}")
-    if info.get("window"):
-        parts.append(f"window: {window_label(str(info['window']))}")
+    parts = [info.source_format.upper()]
+    parts += [value for value in (info.modality, info.body_part) if value]
+    width, height = info.original_size
+    parts.append(f"{width} × {height} px")
+    if info.frame_count > 1:
+        parts.append(f"frame {info.frame_index + 1} of {info.frame_count}")
+    if info.window:
+        parts.append(f"window: {window_label(info.window)}")
     return " · ".join(p for p in parts if p)
 
 

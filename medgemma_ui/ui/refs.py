@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import inspect
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
+
+import gradio as gr
 
 Refs = dict[str, Any]
 
@@ -11,3 +14,28 @@ Refs = dict[str, Any]
 def by_component(refs: Refs, named: Mapping[str, Any]) -> dict[Any, Any]:
     """`{output name: value}` from a handler -> `{component: value}`, as Gradio takes it."""
     return {refs[name]: value for name, value in named.items()}
+
+
+def named_inputs(
+    handler: Callable[[dict[str, Any], gr.OAuthToken | None, gr.Progress], AsyncIterator[Any]],
+    names: Mapping[str, str] | tuple[str, ...],
+) -> Callable[..., AsyncIterator[Any]]:
+    """An event function whose parameters are `names` (so the API shows them), that hands the
+    handler its inputs as one `{name: value}` dict: the names are written once, in one list.
+    Gradio also passes the sign-in token and a progress tracker, found by the signature."""
+
+    async def event(*values: Any) -> AsyncIterator[Any]:
+        *inputs, oauth_token, progress = values
+        async for update in handler(dict(zip(names, inputs, strict=True)), oauth_token, progress):
+            yield update
+
+    keyword = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    event.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter(name, keyword) for name in names]
+        + [
+            inspect.Parameter("oauth_token", keyword, default=None),
+            inspect.Parameter("progress", keyword, default=gr.Progress()),
+        ]
+    )
+    event.__annotations__ = {"oauth_token": gr.OAuthToken | None}
+    return event

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from medgemma_ui.__main__ import main
-from medgemma_ui.templates import TEMPLATE_IDS
+from medgemma_ui.templates import template_ids
 from tests.analysis.conftest import SERVER_MODEL, png_bytes
 from tests.support.model_server import CXR_ANSWER, ModelServer, Script, free_port
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLES = REPO / "assets" / "examples"
+EXAMPLES = REPO / "medgemma_ui" / "templates" / "data" / "examples"
 GOOD = json.loads(CXR_ANSWER)
 LINE_KEYS = {"input", "template", "backend", "raw", "parsed", "valid", "errors", "timings_ms"}
 PROSE = "The lungs are clear and the heart is of normal size. No acute abnormality."
@@ -63,7 +63,7 @@ def server():
 def folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """19 readable images (DICOM, PNG, JPEG; some nested) and one truncated DICOM."""
     root = tmp_path_factory.mktemp("batch")
-    examples = sorted(EXAMPLES.iterdir())
+    examples = sorted(p for p in EXAMPLES.iterdir() if p.suffix != ".md")
     assert len(examples) == 7
     for example in examples:
         shutil.copy(example, root / example.name)
@@ -159,7 +159,7 @@ def test_unknown_template_exits_2_listing_the_ids(server, folder):
     assert proc.stdout == ""
     assert "Traceback" not in proc.stderr
     assert "'xray'" in proc.stderr
-    for template_id in TEMPLATE_IDS:
+    for template_id in template_ids():
         assert template_id in proc.stderr
     assert server.requests == []
 

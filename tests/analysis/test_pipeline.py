@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 
 from medgemma_ui.analysis import (
-    AnalysisOptions,
+    AnalysisRequest,
     AnalysisResult,
     Done,
+    Prepared,
     Progress,
     Token,
+    analyze,
     analyze_to_result,
-    retry_prompt,
     run_analysis,
 )
 from medgemma_ui.findings import parse_findings
@@ -32,10 +33,15 @@ PROSE = (
 )
 TRUNCATED = '{"cardiac_size": "normal", "pulmonary_findings": ["No focal consolidation.", "Mild'
 TIMING_KEYS = {"first_token", "generate", "parse", "total"}
+PNG = png_bytes()
 
 
-async def collect(image: PreparedImage, options: AnalysisOptions, backend) -> list:
-    return [event async for event in run_analysis(image, options, backend)]
+def cxr_request(*images, **choices) -> AnalysisRequest:
+    return AnalysisRequest(images or (PNG,), template_id="cxr", **choices)
+
+
+async def collect(image: PreparedImage, request: AnalysisRequest, backend) -> list:
+    return [event async for event in run_analysis(image, request, backend)]
 
 
 def sent_prompt(body: dict) -> str:
@@ -56,7 +62,7 @@ def sent_jpeg(body: dict) -> bytes:
 async def test_events_and_result_fields(make_server, make_backend, prepared):
     server = make_server([CXR_ANSWER], first_token_delay_s=0.05, token_size=5)
     backend = make_backend(server)
-    options = AnalysisOptions(template_id="cxr", max_tokens=300, temperature=0.2)
+    options = cxr_request(max_tokens=300, temperature=0.2)
 
     events = await collect(prepared, options, backend)
 
@@ -122,7 +128,7 @@ async def test_events_and_result_fields(make_server, make_backend, prepared):
 async def test_structured_output_off_sends_no_schema(make_server, make_backend, prepared):
     server = make_server([CXR_ANSWER])
     backend = make_backend(server)
-    options = AnalysisOptions(template_id="cxr", structured_output=False)
+    options = cxr_request(structured_output=False)
 
     result = (await collect(prepared, options, backend))[-1].result
 
@@ -141,7 +147,7 @@ async def test_structured_output_switched_off_in_backend_settings(
     """MEDGEMMA_STRUCTURED_OUTPUT=false: the backend sends no schema, and the result says so."""
     server = make_server([CXR_ANSWER])
     backend = make_backend(server, structured_output=False)
-    options = AnalysisOptions(template_id="cxr", structured_output=True)
+    options = cxr_request(structured_output=True)
 
     result = (await collect(prepared, options, backend))[-1].result
 
@@ -158,7 +164,7 @@ async def test_bad_then_good_answer_is_retried_with_errors_stated(
 ):
     server = make_server([bad, CXR_ANSWER])
     backend = make_backend(server)
-    options = AnalysisOptions(template_id="cxr", parse_retries=1)
+    options = cxr_request(parse_retries=1)
 
     events = await collect(prepared, options, backend)
     result = events[-1].result
@@ -174,7 +180,7 @@ async def test_bad_then_good_answer_is_retried_with_errors_stated(
     for error in expected_errors[:3]:
         assert f"- {error}" in second
     assert f"Previous answer:\n{bad.strip()}" in second
-    assert second == retry_prompt(CXR, bad, expected_errors, options)
+    assert second == CXR.build_retry_prompt(bad, expected_errors)
     # Both requests carry the same image and schema.
     assert sent_jpeg(server.requests[1].body) == prepared.jpeg
     assert server.requests[1].body["response_format"]["json_schema"]["schema"] == CXR.schema
@@ -202,7 +208,7 @@ async def test_no_retries_gives_one_request_and_an_invalid_result(
 ):
     server = make_server([PROSE, CXR_ANSWER])
     backend = make_backend(server)
-    options = AnalysisOptions(template_id="cxr", parse_retries=0)
+    options = cxr_request(parse_retries=0)
 
     events = await collect(prepared, options, backend)
     result = events[-1].result
@@ -224,7 +230,7 @@ async def test_two_retries_all_bad_gives_three_requests(make_server, make_backen
     bad_answers = [PROSE, TRUNCATED, '```json\n{"cardiac_size": "huge"}\n```']
     server = make_server(bad_answers)
     backend = make_backend(server)
-    options = AnalysisOptions(template_id="cxr", parse_retries=2)
+    options = cxr_request(parse_retries=2)
 
     events = await collect(prepared, options, backend)
     result = events[-1].result
@@ -248,7 +254,7 @@ async def test_edited_prompt_is_sent_verbatim_and_starts_the_retry(
     edited = "  Look only at the heart.\nAnswer with the JSON object described earlier.  "
     server = make_server([PROSE, CXR_ANSWER])
     backend = make_backend(server)
-    options = AnalysisOptions(template_id="cxr", prompt_override=edited, parse_retries=1)
+    options = cxr_request(prompt=edited, parse_retries=1)
 
     result = (await collect(prepared, options, backend))[-1].result
 
@@ -268,15 +274,14 @@ async def test_analyze_to_result_from_path_bytes_and_prepared(
 ):
     server = make_server([CXR_ANSWER])
     backend = make_backend(server)
-    options = AnalysisOptions(template_id="cxr")
     data = png_bytes(seed=3, size=(80, 40))
     path = tmp_path / "no-extension"
     path.write_bytes(data)
     expected = prepare(data)
 
-    from_path = await analyze_to_result(path, options, backend)
-    from_bytes = await analyze_to_result(data, options, backend)
-    from_prepared = await analyze_to_result(expected, options, backend)
+    from_path = await analyze_to_result(cxr_request(path), backend)
+    from_bytes = await analyze_to_result(cxr_request(data), backend)
+    from_prepared = await analyze_to_result(cxr_request(expected), backend)
 
     for result in (from_path, from_bytes, from_prepared):
         assert result.valid and result.parsed == GOOD
@@ -299,7 +304,7 @@ async def test_analyze_to_result_rejects_a_text_file_before_any_request(
     path.write_text("Patient notes: chest X-ray requested.\n", encoding="utf-8")
 
     with pytest.raises(ImageError) as caught:
-        await analyze_to_result(path, AnalysisOptions(template_id="cxr"), backend)
+        await analyze_to_result(cxr_request(path), backend)
 
     assert "text" in str(caught.value).lower()
     assert server.requests == []
@@ -308,7 +313,7 @@ async def test_analyze_to_result_rejects_a_text_file_before_any_request(
 async def test_a_failed_retry_keeps_the_first_answer(make_server, make_backend, prepared):
     server = make_server([PROSE], statuses=[200, 400])
     backend = make_backend(server)
-    options = AnalysisOptions(template_id="cxr", parse_retries=1)
+    options = cxr_request(parse_retries=1)
 
     events = await collect(prepared, options, backend)
     result = events[-1].result
@@ -322,4 +327,82 @@ async def test_a_failed_retry_keeps_the_first_answer(make_server, make_backend, 
 
 
 def test_blank_edited_prompt_counts_as_not_edited():
-    assert AnalysisOptions(template_id="cxr", prompt_override="  \n").prompt_override is None
+    assert cxr_request(prompt="  \n").prompt is None
+    assert cxr_request(prompt=get_template("ct").build_prompt()).prompt is None
+
+
+def test_a_request_is_built_the_same_way_from_defaults_and_choices():
+    from medgemma_ui.settings import GenerationDefaults
+
+    defaults = GenerationDefaults(max_tokens=300, temperature=0.4, parse_retries=2)
+    plain = AnalysisRequest.build([PNG], defaults)
+    assert (plain.template_id, plain.prompt, plain.window, plain.frame) == (
+        "auto",
+        None,
+        None,
+        None,
+    )
+    assert (plain.max_tokens, plain.temperature, plain.parse_retries) == (300, 0.4, 2)
+    assert plain.structured_output is True
+    chosen = AnalysisRequest.build(
+        [PNG],
+        defaults,
+        template="ct",
+        max_tokens=64.0,
+        retries=0,
+        structured=True,
+        structured_allowed=False,
+    )
+    assert (chosen.template_id, chosen.max_tokens, chosen.parse_retries) == ("ct", 64, 0)
+    assert chosen.structured_output is False  # the server switched it off
+    with pytest.raises(KeyError, match="valid ids"):
+        AnalysisRequest.build([PNG], defaults, template="xray")
+    with pytest.raises(ValueError, match="max_tokens"):
+        AnalysisRequest.build([PNG], defaults, max_tokens=5000)
+    with pytest.raises(ValueError, match="image"):
+        AnalysisRequest.build([], defaults)
+
+
+async def test_analyze_shows_the_prepared_image_before_the_model_answers(make_server, make_backend):
+    server = make_server([CXR_ANSWER])
+    events = [e async for e in analyze(cxr_request(), make_backend(server))]
+    kinds = [type(e).__name__ for e in events]
+    assert kinds[:2] == ["Progress", "Prepared"] and kinds[-1] == "Done"
+    assert isinstance(events[1], Prepared)
+    (image,) = events[1].images
+    assert image.jpeg == prepare(PNG).jpeg and events[1].template.id == "cxr"
+    assert sent_jpeg(server.requests[0].body) == image.jpeg
+    assert next(iter(events[-1].result.timings_ms)) == "prepare"
+
+
+async def test_the_template_window_is_used_when_none_is_chosen(
+    make_server, make_backend, tmp_path: Path
+):
+    """A template's `default_window` decides what is sent when the caller chose none and the
+    image offers it; a chosen window wins; a template without one keeps the image's default."""
+    import shutil
+
+    from medgemma_ui.templates import templates_dir, use_templates_dir
+
+    folder = tmp_path / "templates"
+    shutil.copytree(templates_dir(), folder)
+    ct_toml = folder / "ct.toml"
+    ct_toml.write_text(
+        ct_toml.read_text().replace('default_window = "medgemma"', 'default_window = "bone"')
+    )
+    ct = folder / "examples" / "ct_head.dcm"
+    server = make_server([CXR_ANSWER])
+    backend = make_backend(server)
+    sent = {}
+    use_templates_dir(folder)
+    try:
+        for template_id, window in (("ct", None), ("ct", "lung"), ("mri", None)):
+            request = AnalysisRequest(
+                (ct,), template_id=template_id, window=window, parse_retries=0
+            )
+            used = (await analyze_to_result(request, backend)).provenance.window
+            sent[(template_id, window)] = used
+            assert sent_jpeg(server.requests[-1].body) == prepare(ct, window=used).jpeg
+    finally:
+        use_templates_dir(None)
+    assert sent == {("ct", None): "bone", ("ct", "lung"): "lung", ("mri", None): "medgemma"}

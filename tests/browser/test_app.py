@@ -13,7 +13,7 @@ from tests.support.model_server import CXR_ANSWER, ModelServer, Script
 
 pytestmark = pytest.mark.browser
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "assets" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "medgemma_ui" / "templates" / "data" / "examples"
 TIMEOUT_MS = 20_000
 
 

@@ -27,7 +27,7 @@ from medgemma_ui.settings import ImageLimits
 
 from .helpers import cached_render, data_file, make_dicom
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "assets" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "medgemma_ui" / "templates" / "data" / "examples"
 
 
 def _ok(name: str, window: str | None = None):
@@ -38,7 +38,7 @@ def _ok(name: str, window: str | None = None):
 
 def test_monochrome1_chest_radiograph_has_dark_lungs() -> None:
     rendered = _ok("RG1_UNCI.dcm")
-    assert rendered.info["photometric_interpretation"] == "MONOCHROME1"
+    assert rendered.info.photometric_interpretation == "MONOCHROME1"
     g = rendered.pixels.astype(float)
     h, w = g.shape
     # PA chest: lung fields either side of the midline, mediastinum/spine in the middle.
@@ -60,7 +60,7 @@ def test_monochrome1_chest_radiograph_has_dark_lungs() -> None:
 
 def test_ybr_ultrasound_is_not_converted_twice() -> None:
     rendered = _ok("examples_ybr_color.dcm")
-    assert rendered.info["photometric_interpretation"] == "YBR_FULL_422"
+    assert rendered.info.photometric_interpretation == "YBR_FULL_422"
     mean = rendered.rgb.reshape(-1, 3).mean(axis=0)
     # A mostly grey ultrasound: a second YBR->RGB conversion turns it green (mean G >> R, B).
     assert abs(mean[0] - mean[1]) < 10 and abs(mean[1] - mean[2]) < 10
@@ -96,7 +96,7 @@ def test_j2k_colour_ultrasound_matches_uncompressed(name: str) -> None:
 @pytest.mark.parametrize("name", ["OBXXXX1A.dcm", "examples_palette.dcm"])
 def test_palette_colour_matches_highdicom(name: str) -> None:
     rendered = _ok(name)
-    assert rendered.info["photometric_interpretation"] == "PALETTE COLOR"
+    assert rendered.info.photometric_interpretation == "PALETTE COLOR"
     ds = pydicom.dcmread(data_file(name))
     reference = highdicom.Image.from_dataset(ds, copy=False).get_frame(1)
     assert np.abs(rendered.rgb.astype(float) - np.floor(reference / 256)).max() <= 1
@@ -114,14 +114,14 @@ def test_segmented_16_bit_palette_decodes_and_matches_its_big_endian_twin() -> N
 
 def test_enhanced_ct_hu_come_from_functional_groups() -> None:
     rendered = _ok("eCT_Supplemental.dcm")
-    assert rendered.info["window"] == "medgemma"
+    assert rendered.info.window == "medgemma"
     red = rendered.rgb[..., 0].astype(float)
     # Air outside the body is about -1000 HU -> R close to 0 (it would be ~128 if the rescale in
     # the functional groups were ignored).
     assert red[:20, :20].mean() < 10
     ds = pydicom.dcmread(data_file("eCT_Supplemental.dcm"))
     hu = highdicom.Image.from_dataset(ds, copy=False).get_frame(
-        rendered.info["frame_index"] + 1, apply_real_world_transform=False
+        rendered.info.frame_index + 1, apply_real_world_transform=False
     )
     assert hu[:20, :20].mean() < -900
     expected = np.rint((np.clip(hu, -1024, 1024) + 1024) * 255 / 2048)
@@ -139,7 +139,7 @@ def _hu_ramp() -> tuple[np.ndarray, bytes]:
 def test_medgemma_ct_channels_on_a_synthetic_hu_ramp() -> None:
     hu, data = _hu_ramp()
     rendered = render(data)
-    assert rendered.info["window"] == "medgemma"
+    assert rendered.info.window == "medgemma"
     for channel, (lo, hi) in enumerate([(-1024, 1024), (-135, 215), (0, 80)]):
         expected = np.rint((np.clip(hu, lo, hi) - lo) / (hi - lo) * 255)
         assert np.array_equal(rendered.rgb[..., channel], expected), channel
@@ -207,21 +207,21 @@ def test_window_names_and_choices() -> None:
         "auto",
     )
     ct = _ok("693_UNCI.dcm")
-    assert ct.info["window_choices"][:7] == list(window_names()[:7])
-    assert "file" in ct.info["window_choices"] and "auto" in ct.info["window_choices"]
+    assert ct.info.window_choices[:7] == tuple(window_names()[:7])
+    assert "file" in ct.info.window_choices and "auto" in ct.info.window_choices
     mr = _ok("MR_small.dcm")
-    assert mr.info["window"] == "file"
-    assert mr.info["window_choices"] == ["file", "auto"]
+    assert mr.info.window == "file"
+    assert mr.info.window_choices == ("file", "auto")
     emri = _ok("emri_small.dcm")
-    assert emri.info["window"] == "auto"
+    assert emri.info.window == "auto"
 
 
 def test_several_file_windows_are_listed_and_selectable() -> None:
     rendered = _ok("examples_overlay.dcm")
-    assert [w["name"] for w in rendered.info["file_windows"]] == ["file", "file:2"]
-    assert rendered.info["window_choices"] == ["file", "file:2", "auto"]
+    assert [w.name for w in rendered.info.file_windows] == ["file", "file:2"]
+    assert rendered.info.window_choices == ("file", "file:2", "auto")
     second = render(data_file("examples_overlay.dcm"), window="file:2")
-    assert second.info["window"] == "file:2"
+    assert second.info.window == "file:2"
     assert not np.array_equal(second.pixels, rendered.pixels)
     ds = pydicom.dcmread(data_file("examples_overlay.dcm"))
     reference = highdicom.Image.from_dataset(ds, copy=False).get_frame(
@@ -232,7 +232,7 @@ def test_several_file_windows_are_listed_and_selectable() -> None:
 
 def test_auto_window_spans_the_percentiles() -> None:
     rendered = render(data_file("MR_small.dcm"), window="auto")
-    assert rendered.info["window"] == "auto"
+    assert rendered.info.window == "auto"
     g = rendered.pixels
     assert g.min() == 0 and g.max() == 255
     assert 0.001 < (g == 255).mean() < 0.02
@@ -255,15 +255,15 @@ def max_difference(a: np.ndarray, b: np.ndarray) -> int:
 def test_multiframe_default_explicit_and_out_of_range_frames() -> None:
     path = data_file("color3d_jpeg_baseline.dcm")
     default = render(path)
-    assert default.info["frame_count"] == 120
-    assert default.info["frame_index"] == 60
-    assert any("120 frames" in w for w in default.info["warnings"])
+    assert default.info.frame_count == 120
+    assert default.info.frame_index == 60
+    assert any("120 frames" in w for w in default.info.warnings)
     ds = pydicom.dcmread(path)
     # YBR -> RGB is done once by Pillow, not by pydicom's numpy code: the two round differently
     # by at most one level (a second conversion would be off by tens to hundreds).
     assert max_difference(default.pixels, pixel_array(ds, index=60)) <= 1
     first = render(path, frame=0)
-    assert first.info["frame_index"] == 0
+    assert first.info.frame_index == 0
     assert max_difference(first.pixels, pixel_array(ds, index=0)) <= 1
     assert not np.array_equal(first.pixels, default.pixels)
     with pytest.raises(ImageError, match=r"Frame 120 does not exist.*0 to 119"):
@@ -275,7 +275,7 @@ def test_multiframe_default_explicit_and_out_of_range_frames() -> None:
 def test_enhanced_mr_frame_selection() -> None:
     path = data_file("emri_small.dcm")
     frames = [render(path, frame=k).pixels for k in (0, 9)]
-    assert render(path).info["frame_index"] == 5
+    assert render(path).info.frame_index == 5
     assert not np.array_equal(*frames)
 
 
@@ -337,9 +337,9 @@ def test_unsupported_photometric_interpretation() -> None:
 
 def test_burned_in_annotation_warns() -> None:
     data = make_dicom(np.zeros((8, 8), np.uint8), BurnedInAnnotation="YES")
-    assert any("BurnedInAnnotation" in w for w in prepare(data).info["warnings"])
+    assert any("BurnedInAnnotation" in w for w in prepare(data).info.warnings)
     quiet = make_dicom(np.zeros((8, 8), np.uint8), BurnedInAnnotation="NO")
-    assert not any("BurnedInAnnotation" in w for w in prepare(quiet).info["warnings"])
+    assert not any("BurnedInAnnotation" in w for w in prepare(quiet).info.warnings)
 
 
 def test_info_holds_no_identifying_tags() -> None:
@@ -360,16 +360,16 @@ def test_info_holds_no_identifying_tags() -> None:
         WindowWidth=4000,
     )
     prepared = prepare(data)
-    dumped = json.dumps(prepared.info)
+    dumped = json.dumps(prepared.info.to_json())
     for secret in ("Doe", "Jane", "99887766", "19700101", "20240102", "Elsewhere", "ACC12345"):
         assert secret not in dumped
     assert "1.2.3.4.5.6.7.8" not in dumped
-    assert prepared.info["body_part"] == "CHEST"
-    assert prepared.info["view"] == "PA"
-    assert prepared.info["modality"] == "DX"
-    assert prepared.info["original_size"] == [64, 64]
-    assert prepared.info["bits_stored"] == 16
-    assert prepared.info["transfer_syntax"] == "Explicit VR Little Endian"
+    assert prepared.info.body_part == "CHEST"
+    assert prepared.info.view == "PA"
+    assert prepared.info.modality == "DX"
+    assert prepared.info.original_size == (64, 64)
+    assert prepared.info.bits_stored == 16
+    assert prepared.info.transfer_syntax == "Explicit VR Little Endian"
 
 
 def test_dicom_without_preamble_is_sniffed_from_content(tmp_path) -> None:
@@ -377,7 +377,7 @@ def test_dicom_without_preamble_is_sniffed_from_content(tmp_path) -> None:
     assert data[128:132] != b"DICM"
     path = tmp_path / "no_extension_at_all"
     path.write_bytes(data)
-    assert prepare(path).info["source_format"] == "dicom"
+    assert prepare(path).info.source_format == "dicom"
 
 
 def test_monochrome1_with_inverse_is_inverted_exactly_once() -> None:
@@ -450,7 +450,7 @@ def test_missing_plugin_message_names_the_syntax_and_packages() -> None:
 def test_file_1_is_the_first_file_window_and_single_frames_have_only_frame_0() -> None:
     path = data_file("examples_overlay.dcm")
     assert np.array_equal(render(path, window="file:1").pixels, render(path).pixels)
-    assert render(path, frame=0).info["frame_index"] == 0
+    assert render(path, frame=0).info.frame_index == 0
     with pytest.raises(ImageError, match=r"Frame 1 does not exist.*numbered only 0"):
         render(path, frame=1)
 
@@ -461,6 +461,6 @@ def test_ybr_full_is_converted_once_like_pydicom() -> None:
         ds = pydicom.dcmread(path)
         rendered = render(path)
         count = int(ds.get("NumberOfFrames", 1) or 1)
-        index = rendered.info["frame_index"] if count > 1 else None
+        index = rendered.info.frame_index if count > 1 else None
         expected = pixel_array(ds, index=index)  # pydicom's own single conversion
         assert max_difference(rendered.rgb, expected) <= 1, name

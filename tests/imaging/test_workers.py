@@ -19,7 +19,8 @@ from medgemma_ui.imaging.workers import PreparePool
 from medgemma_ui.settings import ImageLimits, ServerSettings, SettingsError
 
 ROOT = Path(__file__).resolve().parents[2]
-CT = str(ROOT / "assets" / "examples" / "ct_head.dcm")
+EXAMPLES = ROOT / "medgemma_ui" / "templates" / "data" / "examples"
+CT = str(EXAMPLES / "ct_head.dcm")
 
 
 @pytest.fixture
@@ -63,7 +64,7 @@ def test_workers_send_exactly_what_prepare_in_process_makes(pool):
 
 
 def test_bytes_in_and_the_image_error_keeps_its_kind(pool):
-    png = (ROOT / "assets" / "examples" / "fundus_synthetic.png").read_bytes()
+    png = (EXAMPLES / "fundus_synthetic.png").read_bytes()
     assert asyncio.run(pool.prepare(png)).jpeg == prepare(png).jpeg
     with pytest.raises(ImageError) as caught:
         asyncio.run(pool.prepare(b"just some text, not an image"))

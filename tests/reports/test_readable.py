@@ -20,12 +20,12 @@ from medgemma_ui.reports import (
     plain_problem,
     report_markdown,
 )
-from medgemma_ui.templates import TEMPLATE_IDS, get_template
+from medgemma_ui.templates import get_template, template_ids
 
 CXR = get_template("cxr").schema
 CT = get_template("ct").schema
 DERM = get_template("derm").schema
-SCHEMAS = {template_id: get_template(template_id).schema for template_id in TEMPLATE_IDS}
+SCHEMAS = {template_id: get_template(template_id).schema for template_id in template_ids()}
 
 CXR_ANSWER = {
     "cardiac_size": "enlarged",
@@ -234,7 +234,7 @@ def test_every_template_renders_a_valid_example() -> None:
         assert render(report)
 
 
-@pytest.mark.parametrize("template_id", TEMPLATE_IDS)
+@pytest.mark.parametrize("template_id", template_ids())
 def test_every_property_has_a_title_and_a_plain_description(template_id: str) -> None:
     for where, key, sub in all_properties(SCHEMAS[template_id]):
         title = sub.get("title") or humanize(key)

