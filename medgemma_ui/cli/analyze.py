@@ -33,7 +33,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"one of {', '.join(template_ids())}, or {AUTO_TEMPLATE} (the default: suggested "
         "from each image's modality)",
     )
-    parser.add_argument("--backend", help="hf-endpoint, vertex, openai or local")
+    from medgemma_ui.backends import backend_help
+
+    parser.add_argument(
+        "--backend",
+        help="; ".join(f"{name}: {line}" for name, line in backend_help().items())
+        + " (default: MEDGEMMA_DEFAULT_BACKEND, else the first one set up)",
+    )
     parser.add_argument("--max-tokens", type=int, default=None)
     parser.add_argument("--temperature", type=float, default=None)
     parser.add_argument("--retries", type=int, default=None, help="parse retries, 0-2")
