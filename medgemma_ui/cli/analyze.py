@@ -1,4 +1,4 @@
-"""`python -m medgemma_ui analyze INPUT... --template NAME --backend NAME`
+"""`python -m medgemma_ui analyze INPUT... [--template NAME] [--backend NAME]`
 
 One JSON object per input on stdout (or `--out`), a progress bar on a terminal, and a summary line
 (valid, invalid, failed) on stderr. A file that fails becomes an error line; the rest go on.
