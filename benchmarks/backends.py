@@ -97,7 +97,9 @@ async def overhead_ms(request_jpeg: bytes, repeats: int = 30) -> list[float]:
     samples = []
     for _ in range(repeats):
         started = time.perf_counter()
-        request = GenerationRequest(request_jpeg, "Describe the findings as JSON.", max_tokens=512)
+        request = GenerationRequest(
+            (request_jpeg, "Describe the findings as JSON."), max_tokens=512
+        )
         payload = chat_payload(request, model="medgemma", structured=True)
         json.dumps(payload).encode()
         parts = [
@@ -131,7 +133,7 @@ def serve(urls: multiprocessing.Queue, stop: multiprocessing.Event) -> None:
 
 async def main() -> None:
     jpeg = make_jpeg()
-    request = GenerationRequest(jpeg, "Describe this chest X-ray.", max_tokens=64)
+    request = GenerationRequest((jpeg, "Describe this chest X-ray."), max_tokens=64)
     urls: multiprocessing.Queue = multiprocessing.Queue()
     stop = multiprocessing.Event()
     proc = multiprocessing.Process(target=serve, args=(urls, stop), daemon=True)

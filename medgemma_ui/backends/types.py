@@ -9,44 +9,69 @@ from typing import Any, Literal
 MAX_TOKENS_CAP = 1024
 
 
+JPEG_MAGIC = b"\xff\xd8\xff"
+
+
+def jpeg_data_uri(jpeg: bytes) -> str:
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
+
+
 @dataclass(frozen=True)
 class GenerationRequest:
-    """One image (already prepared JPEG bytes) and one prompt; Gemma 3 has no system role."""
+    """One user turn: `content` in order, JPEG bytes for each image and strings for the text.
 
-    image_jpeg: bytes = field(repr=False)
-    prompt: str
+    One image and its prompt is `(jpeg, prompt)`; several images with text between them, e.g.
+    `(instruction, jpeg_1, "SLICE 1", jpeg_2, "SLICE 2", query)`, reach the model in that order.
+    There must be at least one JPEG image (already prepared) and at least one text, and no text
+    may be blank. Gemma 3 has no system role, so everything is in this one user message.
+    """
+
+    content: tuple[bytes | str, ...] = field(repr=False)
     max_tokens: int = 512
     temperature: float = 0.0
     json_schema: dict[str, Any] | None = field(default=None, repr=False)
     schema_name: str = "findings"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.image_jpeg, bytes | bytearray) or not self.image_jpeg:
-            raise ValueError("image_jpeg must be non-empty JPEG bytes")
-        if self.image_jpeg[:3] != b"\xff\xd8\xff":
-            raise ValueError("image_jpeg must be JPEG data (it does not start with FF D8 FF)")
-        if not self.prompt.strip():
-            raise ValueError("prompt must not be empty")
+        if not isinstance(self.content, tuple):
+            raise ValueError("content must be a tuple of JPEG bytes and text, in order")
+        for part in self.content:
+            if isinstance(part, bytes):
+                if part[:3] != JPEG_MAGIC:
+                    raise ValueError("every image must be JPEG data (starting FF D8 FF)")
+            elif isinstance(part, str):
+                if not part.strip():
+                    raise ValueError("a text part of the request is blank")
+            else:
+                raise ValueError(f"content holds JPEG bytes and text, not {type(part).__name__}")
+        if not self.images:
+            raise ValueError("a request needs at least one JPEG image")
+        if not any(isinstance(part, str) for part in self.content):
+            raise ValueError("a request needs a prompt (at least one text part)")
         if isinstance(self.max_tokens, bool) or not 1 <= self.max_tokens <= MAX_TOKENS_CAP:
             raise ValueError(f"max_tokens must be between 1 and {MAX_TOKENS_CAP}")
         if not 0.0 <= self.temperature <= 2.0:
             raise ValueError("temperature must be between 0 and 2")
 
     @property
-    def data_uri(self) -> str:
-        return "data:image/jpeg;base64," + base64.b64encode(self.image_jpeg).decode("ascii")
+    def images(self) -> tuple[bytes, ...]:
+        """The JPEG images, in order."""
+        return tuple(part for part in self.content if isinstance(part, bytes))
+
+    @property
+    def prompt(self) -> str:
+        """The text parts joined by blank lines (for logs and text-only uses)."""
+        return "\n\n".join(part for part in self.content if isinstance(part, str))
 
     def messages(self) -> list[dict[str, Any]]:
-        """Exactly one user message: the image part first, then the text."""
-        return [
-            {
-                "role": "user",
-                "content": [
-                    {"type": "image_url", "image_url": {"url": self.data_uri}},
-                    {"type": "text", "text": self.prompt},
-                ],
-            }
+        """Exactly one user message whose items follow `content`: `image_url` data URIs, `text`."""
+        items: list[dict[str, Any]] = [
+            {"type": "image_url", "image_url": {"url": jpeg_data_uri(part)}}
+            if isinstance(part, bytes)
+            else {"type": "text", "text": part}
+            for part in self.content
         ]
+        return [{"role": "user", "content": items}]
 
 
 @dataclass(frozen=True)

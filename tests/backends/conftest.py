@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 from collections.abc import Iterator
 
@@ -35,9 +36,42 @@ def jpeg() -> bytes:
     return buf.getvalue()
 
 
+@pytest.fixture(scope="session")
+def jpeg2() -> bytes:
+    """A second, different image (for requests with several images)."""
+    buf = io.BytesIO()
+    Image.new("RGB", (24, 40), (10, 200, 90)).save(buf, "JPEG", quality=80)
+    return buf.getvalue()
+
+
+MULTI_TEXTS = ("Compare these slices.", "SLICE 1", "SLICE 2", "Is there a nodule?")
+
+
+@pytest.fixture
+def multi_request(jpeg: bytes, jpeg2: bytes) -> GenerationRequest:
+    """Two images with text between them: instruction, image, label, image, label, query."""
+    first, label_1, label_2, query = MULTI_TEXTS
+    return GenerationRequest((first, jpeg, label_1, jpeg2, label_2, query), max_tokens=32)
+
+
+def sent_parts(message: dict) -> list[bytes | str]:
+    """A sent user message's items back as request content: JPEG bytes and texts, in order."""
+    parts: list[bytes | str] = []
+    for item in message["content"]:
+        if item["type"] == "image_url":
+            url = item["image_url"]["url"]
+            prefix = "data:image/jpeg;base64,"
+            assert url.startswith(prefix)
+            parts.append(base64.b64decode(url[len(prefix) :]))
+        else:
+            assert item["type"] == "text"
+            parts.append(item["text"])
+    return parts
+
+
 @pytest.fixture
 def request_(jpeg: bytes) -> GenerationRequest:
-    return GenerationRequest(jpeg, "Describe this chest X-ray.", max_tokens=64, temperature=0.0)
+    return GenerationRequest((jpeg, "Describe this chest X-ray."), max_tokens=64, temperature=0.0)
 
 
 async def collect(agen) -> list:

@@ -128,7 +128,7 @@ async def test_adding_a_provider_file_adds_a_backend_everywhere(
     assert "k-123456" not in repr(secret)
     assert BackendRegistry(secret.backends).get("echo")._secrets == ("k-123456",)
 
-    events = await collect(registry.get("echo").stream(GenerationRequest(jpeg, "hello")))
+    events = await collect(registry.get("echo").stream(GenerationRequest((jpeg, "hello"))))
     assert events[-1].text == "HELLO" and events[-1].model == "echo-1"
     assert (await registry.statuses())["echo"].state == "ready"
     await registry.aclose()

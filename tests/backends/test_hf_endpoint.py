@@ -17,7 +17,7 @@ from medgemma_ui.backends import (
     TextDelta,
 )
 from medgemma_ui.backends.providers.hf_endpoint import HFEndpointBackend, HFEndpointConfig
-from tests.backends.conftest import FAST, collect
+from tests.backends.conftest import FAST, collect, sent_parts
 from tests.backends.loopback import SSE, LoopbackServer, Reply, chat_stream, chunk
 
 TOKEN = "hf_abcdefghijklmnopqrstuvwxyz012345"
@@ -62,12 +62,23 @@ async def test_streams_with_the_exact_tgi_request(server, request_) -> None:
     assert "response_format" not in body
 
 
+async def test_several_images_reach_the_endpoint_in_order(server, multi_request) -> None:
+    server.script(PATH, [chat_stream(["ok"])])
+    backend = make(server)
+    events = await collect(backend.stream(multi_request))
+    await backend.aclose()
+    assert events[-1].text == "ok"
+    [message] = server.requests_to(PATH)[0].json["messages"]
+    assert message["role"] == "user"
+    assert sent_parts(message) == list(multi_request.content)
+
+
 @pytest.mark.parametrize("allowed", [True, False])
 async def test_tgi_grammar_only_when_allowed(server, jpeg, allowed) -> None:
     server.script(PATH, [chat_stream(["{}"])])
     backend = make(server, structured_output=allowed)
     events = await collect(
-        backend.stream(GenerationRequest(jpeg, "JSON please", json_schema=SCHEMA))
+        backend.stream(GenerationRequest((jpeg, "JSON please"), json_schema=SCHEMA))
     )
     await backend.aclose()
     body = server.requests_to(PATH)[0].json

@@ -21,7 +21,7 @@ from medgemma_ui.backends.providers.openai_compat import (
     OpenAIConfig,
     api_root,
 )
-from tests.backends.conftest import FAST, collect
+from tests.backends.conftest import FAST, collect, sent_parts
 from tests.backends.loopback import SSE, LoopbackServer, Reply, chat_stream, chunk
 
 KEY = "local-secret-key-7f3a9"
@@ -76,8 +76,19 @@ async def test_streams_text_then_one_completion_with_the_exact_request(server, r
     assert image["type"] == "image_url"
     prefix = "data:image/jpeg;base64,"
     assert image["image_url"]["url"].startswith(prefix)
-    assert base64.b64decode(image["image_url"]["url"][len(prefix) :]) == request_.image_jpeg
+    assert base64.b64decode(image["image_url"]["url"][len(prefix) :]) == request_.images[0]
     assert text == {"type": "text", "text": "Describe this chest X-ray."}
+
+
+async def test_several_images_reach_the_server_in_order(server, multi_request) -> None:
+    server.script(PATH, [chat_stream(["ok"])])
+    backend = make(server)
+    events = await collect(backend.stream(multi_request))
+    await backend.aclose()
+    assert events[-1].text == "ok"
+    [message] = server.requests_to(PATH)[0].json["messages"]
+    assert message["role"] == "user"
+    assert sent_parts(message) == list(multi_request.content)
 
 
 @pytest.mark.parametrize("suffix", ["", "/", "/v1", "/v1/", "/v1/chat/completions"])
@@ -99,7 +110,7 @@ def test_api_root_keeps_a_prefix_path() -> None:
 async def test_json_schema_sent_only_when_allowed(server, jpeg, allowed) -> None:
     server.script(PATH, [chat_stream(['{"finding": "clear"}'])])
     backend = make(server, structured_output=allowed)
-    req = GenerationRequest(jpeg, "Report as JSON.", json_schema=SCHEMA)
+    req = GenerationRequest((jpeg, "Report as JSON."), json_schema=SCHEMA)
     events = await collect(backend.stream(req))
     await backend.aclose()
     body = server.requests_to(PATH)[0].json

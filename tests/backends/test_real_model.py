@@ -87,7 +87,7 @@ def transformers_server(
 
 @pytest.fixture
 def real_request(jpeg: bytes) -> GenerationRequest:
-    return GenerationRequest(jpeg, "Describe this image.", max_tokens=8)
+    return GenerationRequest((jpeg, "Describe this image."), max_tokens=8)
 
 
 async def test_openai_backend_streams_from_transformers_serve(
@@ -122,7 +122,7 @@ async def test_openai_backend_with_schema_is_accepted(
     config = OpenAIConfig(base_url=transformers_server + "/v1", model=str(tiny_gemma_dir))
     settings = BackendSettings(configs=(config,))
     registry = BackendRegistry(settings)
-    request = GenerationRequest(jpeg, "JSON.", max_tokens=4, json_schema={"type": "object"})
+    request = GenerationRequest((jpeg, "JSON."), max_tokens=4, json_schema={"type": "object"})
     try:
         events = await collect(registry.get("openai").stream(request))
     finally:
@@ -154,7 +154,7 @@ async def test_local_backend_cancellation_stops_generation(
 ) -> None:
     registry = BackendRegistry(BackendSettings(configs=(LocalConfig(model=str(tiny_gemma_dir)),)))
     backend = registry.get("local")
-    request = GenerationRequest(jpeg, "Long answer.", max_tokens=1024)
+    request = GenerationRequest((jpeg, "Long answer."), max_tokens=1024)
     got_text = asyncio.Event()
 
     async def consume() -> None:
@@ -169,7 +169,7 @@ async def test_local_backend_cancellation_stops_generation(
         await task
     # The worker thread sees the stop flag at its next token; the next request is served promptly.
     events = await asyncio.wait_for(
-        collect(backend.stream(GenerationRequest(jpeg, "Short.", max_tokens=2))), 30
+        collect(backend.stream(GenerationRequest((jpeg, "Short."), max_tokens=2))), 30
     )
     await registry.aclose()
     assert events[-1].usage["completion_tokens"] == 2

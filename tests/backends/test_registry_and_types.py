@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import subprocess
 import sys
 
@@ -15,22 +16,49 @@ from tests.backends.loopback import Reply, chat_stream
 
 
 def test_request_message_shape_and_validation(jpeg) -> None:
-    req = GenerationRequest(jpeg, "Find nodules.")
+    req = GenerationRequest((jpeg, "Find nodules."))
     assert req.max_tokens == 512 and req.temperature == 0.0
+    assert req.images == (jpeg,) and req.prompt == "Find nodules."
+    uri = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
     assert req.messages() == [
         {
             "role": "user",
             "content": [
-                {"type": "image_url", "image_url": {"url": req.data_uri}},
+                {"type": "image_url", "image_url": {"url": uri}},
                 {"type": "text", "text": "Find nodules."},
             ],
         }
     ]
-    for bad in ({"max_tokens": 0}, {"max_tokens": 1025}, {"temperature": -1}, {"prompt": " "}):
+    for bad in ({"max_tokens": 0}, {"max_tokens": 1025}, {"temperature": -1}):
         with pytest.raises(ValueError):
-            GenerationRequest(**{"image_jpeg": jpeg, "prompt": "p", **bad})
-    with pytest.raises(ValueError):
-        GenerationRequest(b"\x89PNG\r\n", "p")
+            GenerationRequest((jpeg, "p"), **bad)  # type: ignore[arg-type]
+    for content, message in [
+        ((jpeg, " "), "blank"),
+        ((jpeg,), "prompt"),
+        (("p",), "at least one JPEG image"),
+        ((b"\x89PNG\r\n", "p"), "JPEG data"),
+        ((jpeg, "p", 3), "not int"),
+        ([jpeg, "p"], "tuple"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            GenerationRequest(content)  # type: ignore[arg-type]
+
+
+def test_several_images_with_text_between_keep_their_order(jpeg, jpeg2) -> None:
+    req = GenerationRequest(("Compare the slices.", jpeg, "SLICE 1", jpeg2, "SLICE 2", "Query?"))
+    assert req.images == (jpeg, jpeg2)
+    assert req.prompt == "Compare the slices.\n\nSLICE 1\n\nSLICE 2\n\nQuery?"
+    [message] = req.messages()
+    assert [item["type"] for item in message["content"]] == [
+        "text",
+        "image_url",
+        "text",
+        "image_url",
+        "text",
+        "text",
+    ]
+    assert message["content"][1]["image_url"]["url"].endswith(base64.b64encode(jpeg).decode())
+    assert message["content"][3]["image_url"]["url"].endswith(base64.b64encode(jpeg2).decode())
 
 
 def test_error_kind_is_checked() -> None:

@@ -23,7 +23,7 @@ from medgemma_ui.backends import (
     TextDelta,
 )
 from medgemma_ui.backends.providers.vertex import VertexBackend, VertexConfig, vertex_target
-from tests.backends.conftest import FAST, collect
+from tests.backends.conftest import FAST, collect, sent_parts
 from tests.backends.loopback import LoopbackServer, Reply, chat_stream
 
 RESOURCE = "projects/test-proj/locations/us-central1/endpoints/1234567890"
@@ -216,12 +216,35 @@ async def test_concurrent_requests_share_one_refresh(server, key_file, request_)
     assert len(server.requests_to(PREDICT)) == 5
 
 
+@pytest.mark.parametrize("route", ["predict", "openai"])
+async def test_several_images_reach_either_route_in_order(
+    server, key_file, multi_request, route
+) -> None:
+    token_server(server)
+    server.script(PREDICT, [Reply(json={"predictions": [[choice("ok")]]})])
+    server.script(CHAT, [chat_stream(["ok"])])
+    if route == "predict":
+        backend = make(server, key_file)
+    else:
+        backend = make(server, key_file, endpoint=RESOURCE, dedicated_dns=server.url)
+    events = await collect(backend.stream(multi_request))
+    await backend.aclose()
+    assert events[-1].text == "ok"
+    if route == "predict":
+        [instance] = server.requests_to(PREDICT)[0].json["instances"]
+        [message] = instance["messages"]
+    else:
+        [message] = server.requests_to(CHAT)[0].json["messages"]
+    assert message["role"] == "user"
+    assert sent_parts(message) == list(multi_request.content)
+
+
 async def test_streaming_route_with_dedicated_dns(server, key_file, jpeg) -> None:
     token_server(server)
     server.script(CHAT, [chat_stream(["Streamed ", "answer."])])
     backend = make(server, key_file, endpoint=RESOURCE, dedicated_dns=server.url)
     schema = {"type": "object"}
-    events = await collect(backend.stream(GenerationRequest(jpeg, "p", json_schema=schema)))
+    events = await collect(backend.stream(GenerationRequest((jpeg, "p"), json_schema=schema)))
     await backend.aclose()
     assert events[:2] == [TextDelta("Streamed "), TextDelta("answer.")]
     assert events[-1].structured_output is True

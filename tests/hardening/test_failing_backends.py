@@ -45,7 +45,7 @@ SLOW_DELAY_S = 20.0
 def request_() -> GenerationRequest:
     buf = io.BytesIO()
     Image.new("RGB", (32, 32), (90, 90, 90)).save(buf, "JPEG", quality=90)
-    return GenerationRequest(buf.getvalue(), "Describe this chest X-ray.", max_tokens=64)
+    return GenerationRequest((buf.getvalue(), "Describe this chest X-ray."), max_tokens=64)
 
 
 def openai_backend(base_url: str, **changes: Any):

@@ -118,17 +118,15 @@ class LocalTransformersBackend(Backend[LocalConfig]):
     def _inputs(self, processor: Any, request: GenerationRequest, device: str) -> Any:
         from PIL import Image
 
-        image = Image.open(io.BytesIO(request.image_jpeg)).convert("RGB")
-        # The model's own chat template; the image goes in as a PIL image, not a data URI.
-        messages = [
-            {
-                "role": "user",
-                "content": [
-                    {"type": "image", "image": image},
-                    {"type": "text", "text": request.prompt},
-                ],
-            }
+        # The model's own chat template, with the request's images and texts in their order;
+        # images go in as PIL images, not data URIs.
+        content = [
+            {"type": "image", "image": Image.open(io.BytesIO(part)).convert("RGB")}
+            if isinstance(part, bytes)
+            else {"type": "text", "text": part}
+            for part in request.content
         ]
+        messages = [{"role": "user", "content": content}]
         inputs = processor.apply_chat_template(
             messages,
             add_generation_prompt=True,
