@@ -32,6 +32,11 @@ CUT_OFF = (
     "but may be incomplete"
 )
 
+# MedGemma 1.5 may think aloud first: `<unused94>thought ... <unused95>answer`. Google's notebooks
+# keep only the text after `<unused95>`; so does the parser (the raw answer keeps all of it).
+THOUGHT_START, THOUGHT_END = "<unused94>", "<unused95>"
+ONLY_THINKING = "The answer holds only the model's thinking: it stopped before answering"
+
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 # A real object starts with a quoted key, an identifier key followed by ':', '}' or the end of
 # the text (truncated). This keeps prose such as "a {suspicious} lesion" from being "repaired".
@@ -53,6 +58,18 @@ class Findings:
     repairs: list[str] = field(default_factory=list)
 
 
+def split_thinking(text: str) -> tuple[str, str]:
+    """(answer, thinking): the text after the last `<unused95>`, and what came before it. An
+    answer that starts thinking and never ends it is all thinking."""
+    if THOUGHT_END in text:
+        thought, _, answer = text.rpartition(THOUGHT_END)
+        return answer, thought.replace(THOUGHT_START, "", 1)
+    if THOUGHT_START in text:
+        before, _, thought = text.partition(THOUGHT_START)
+        return before, thought
+    return text, ""
+
+
 def parse_findings(raw: str, schema: dict[str, Any]) -> Findings:
     """Parse a model answer against `schema`. Never raises."""
     try:
@@ -71,17 +88,25 @@ def _parse(raw: Any, schema: dict[str, Any]) -> Findings:
             f"The answer is too long to parse ({len(raw):,} characters; limit {MAX_INPUT_CHARS:,})"
         )
         return Findings(None, False, [error])
-    text = raw.strip().lstrip("\ufeff").strip()
+    text, thought = split_thinking(raw)
+    text = text.strip().lstrip("\ufeff").strip()
+    normalisations: list[str] = []
+    if thought:
+        normalisations.append(f"$: left out the model's thinking ({len(thought):,} characters)")
     if not text:
-        return Findings(None, False, ["The answer is empty"])
+        return Findings(None, False, [ONLY_THINKING if thought else "The answer is empty"])
 
     value, method, repairs = _extract(text)
     if method == "none":
-        return Findings(None, False, [NO_OBJECT])
+        return Findings(None, False, [NO_OBJECT], normalisations=normalisations)
     repaired = method != "json"
 
-    normalisations: list[str] = []
-    if isinstance(value, list):
+    list_key = _sole_array_property(schema)
+    if isinstance(value, list) and list_key is not None:
+        # A template whose answer is one list (e.g. boxes) may get the bare list it asked for.
+        value = {list_key: value}
+        normalisations.append(f"$: the bare list was taken as {list_key!r}")
+    elif isinstance(value, list):
         objects = [item for item in value if isinstance(item, dict)]
         if len(value) == 1 and objects:
             value = objects[0]
@@ -106,6 +131,15 @@ def _parse(raw: Any, schema: dict[str, Any]) -> Findings:
         # Never valid: the last value may be cut short even when the schema happens to match.
         errors.insert(0, CUT_OFF)
     return Findings(value, not errors, errors, repaired, normalisations, method, repairs)
+
+
+def _sole_array_property(schema: Any) -> str | None:
+    """The name of the schema's only property when that property is an array."""
+    properties = schema.get("properties") if isinstance(schema, dict) else None
+    if not isinstance(properties, dict) or len(properties) != 1:
+        return None
+    ((key, sub),) = properties.items()
+    return key if isinstance(sub, dict) and sub.get("type") == "array" else None
 
 
 # --- extraction ------------------------------------------------------------------------------

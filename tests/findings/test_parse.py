@@ -253,3 +253,56 @@ def test_invalid_schema_is_reported_not_raised() -> None:
     result = parse_findings(TEXT, {"type": "objekt"})
     assert not result.valid and result.data == GOOD
     assert "schema is invalid" in result.errors[0]
+
+
+# --- MedGemma 1.5 thinking traces -------------------------------------------------------------
+
+THINKING_SCHEMA = {
+    "type": "object",
+    "properties": {"impression": {"type": "string"}},
+    "required": ["impression"],
+    "additionalProperties": False,
+}
+
+
+def test_thinking_text_is_left_out_of_what_is_parsed():
+    thought = 'Let me look: {"impression": "a guess while thinking"} hmm.'
+    raw = f'<unused94>thought\n{thought}<unused95>{{"impression": "Clear lungs."}}'
+    findings = parse_findings(raw, THINKING_SCHEMA)
+    assert findings.valid and findings.data == {"impression": "Clear lungs."}
+    assert any("thinking" in note for note in findings.normalisations)
+
+
+def test_an_answer_cut_off_while_thinking_says_so():
+    findings = parse_findings('<unused94>thought\nThe heart {"impression"', THINKING_SCHEMA)
+    assert not findings.valid and findings.data is None
+    assert findings.errors[0].startswith("The answer holds only the model's thinking")
+
+
+def test_a_bare_list_fills_a_schema_whose_only_property_is_a_list():
+    schema = {
+        "type": "object",
+        "properties": {
+            "boxes": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "box_2d": {"type": "array", "items": {"type": "number"}},
+                        "label": {"type": "string"},
+                    },
+                    "required": ["box_2d", "label"],
+                    "additionalProperties": False,
+                },
+            }
+        },
+        "required": ["boxes"],
+        "additionalProperties": False,
+    }
+    raw = (
+        "The left lung is on the image's right.\n```json\n"
+        '[{"box_2d": [100, 520, 800, 900], "label": "left lung"}]\n```\nFinal Answer: above'
+    )
+    findings = parse_findings(raw, schema)
+    assert findings.valid
+    assert findings.data == {"boxes": [{"box_2d": [100, 520, 800, 900], "label": "left lung"}]}
