@@ -1,8 +1,8 @@
 """DICOM bytes -> one frame as 8-bit pixels before geometry (see `Rendered`).
 
 Reads the header, refuses what cannot or should not be decoded (no pixels, too large, unsupported
-photometric, missing decoder), decodes the one chosen frame (docs/dicom.md §1, pitfall 6) and hands it to
-`greyscale` or `colour`.
+photometric, missing decoder), decodes the one chosen frame (docs/dicom.md §1, pitfall 6) and
+hands it to `greyscale` or `colour`.
 """
 
 from __future__ import annotations
