@@ -73,7 +73,8 @@ def render_grey(
 
     stored = windowing.file_windows(ds)
     is_ct = modality == "CT"
-    choices = (["medgemma", *windowing.WINDOW_PRESETS] if is_ct else []) + [w.name for w in stored]
+    ct_choices = [*windowing.MULTI_WINDOWS, *windowing.WINDOW_PRESETS]
+    choices = (ct_choices if is_ct else []) + [w.name for w in stored]
     choices.append("auto")
     if window is None:
         window = "medgemma" if is_ct else ("file" if stored else "auto")
@@ -131,8 +132,8 @@ def render_grey(
         def counts() -> np.ndarray | None:
             return None
 
-    if window == "medgemma":
-        mappings = [windowing.clip_scale(lo, hi) for lo, hi in windowing.MEDGEMMA_CT_WINDOWS]
+    if window in windowing.MULTI_WINDOWS:
+        mappings = [windowing.clip_scale(lo, hi) for lo, hi in windowing.MULTI_WINDOWS[window]]
         pixels, values_for_geometry = lookup_rgbx(mappings)
         return pixels, window, choices, [w.describe() for w in stored], values_for_geometry
     if window in windowing.WINDOW_PRESETS:

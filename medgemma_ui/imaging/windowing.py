@@ -11,13 +11,29 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.pixels import apply_voi_lut
 
-# MedGemma's own CT encoding (Google-Health/medgemma high_dimensional_ct notebook): one HU window
-# per RGB channel.
+# MedGemma 1.5's own CT encoding (Google-Health/medgemma notebooks/high_dimensional_ct_hugging_face
+# .ipynb, "Define windowing for CT images"): one HU window per RGB channel.
 MEDGEMMA_CT_WINDOWS: tuple[tuple[float, float], ...] = (
     (-1024.0, 1024.0),
     (-135.0, 215.0),
     (0.0, 80.0),
 )
+
+# MedGemma 1's CT encoding, selectable as "medgemma-1" (WW/WL 2250/-100, 350/40 and 80/40, given
+# by a maintainer in Google-Health/medgemma issue #27). Google's serving code
+# (python/data_accessors/local_file_handlers/generic_dicom_handler.py) has a MedGemma 1 default
+# with a 135..215 green channel instead of -135..215; we follow the maintainer's statement.
+MEDGEMMA_1_CT_WINDOWS: tuple[tuple[float, float], ...] = (
+    (-1225.0, 1025.0),
+    (-135.0, 215.0),
+    (0.0, 80.0),
+)
+
+# The three-windows-as-RGB encodings, by window name (per model version; "medgemma" is 1.5's).
+MULTI_WINDOWS: dict[str, tuple[tuple[float, float], ...]] = {
+    "medgemma": MEDGEMMA_CT_WINDOWS,
+    "medgemma-1": MEDGEMMA_1_CT_WINDOWS,
+}
 
 # name -> (level, width) in HU, for reading CT (OHIF presets; mediastinum W350/L50).
 WINDOW_PRESETS: dict[str, tuple[float, float]] = {
@@ -34,7 +50,7 @@ AUTO_PERCENTILES = (0.5, 99.5)
 
 def window_names() -> tuple[str, ...]:
     """Every window name `prepare` understands (the file's own windows may add "file:2", ...)."""
-    return ("medgemma", *WINDOW_PRESETS, "file", "auto")
+    return (*MULTI_WINDOWS, *WINDOW_PRESETS, "file", "auto")
 
 
 @dataclass(frozen=True)

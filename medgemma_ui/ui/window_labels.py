@@ -9,7 +9,8 @@ DEFAULT_WINDOW = "default"
 
 _FIXED = {
     DEFAULT_WINDOW: "Default for this image",
-    "medgemma": "MedGemma CT encoding (3 windows as RGB)",
+    "medgemma": "MedGemma 1.5 CT encoding (3 windows as RGB)",
+    "medgemma-1": "MedGemma 1 CT encoding (3 windows as RGB)",
     "file": "As stored in the file",
     "auto": f"Auto contrast ({AUTO_PERCENTILES[0]:g}–{AUTO_PERCENTILES[1]:g} percentile)",
 }

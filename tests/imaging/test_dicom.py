@@ -197,6 +197,7 @@ def test_ct_presets_are_single_windows_in_hu(name: str) -> None:
 def test_window_names_and_choices() -> None:
     assert window_names() == (
         "medgemma",
+        "medgemma-1",
         "lung",
         "soft_tissue",
         "bone",
@@ -207,7 +208,7 @@ def test_window_names_and_choices() -> None:
         "auto",
     )
     ct = _ok("693_UNCI.dcm")
-    assert ct.info.window_choices[:7] == tuple(window_names()[:7])
+    assert ct.info.window_choices[:8] == tuple(window_names()[:8])
     assert "file" in ct.info.window_choices and "auto" in ct.info.window_choices
     mr = _ok("MR_small.dcm")
     assert mr.info.window == "file"
@@ -239,7 +240,7 @@ def test_auto_window_spans_the_percentiles() -> None:
 
 
 def test_unknown_window_lists_valid_ones() -> None:
-    with pytest.raises(ImageError, match=r"Unknown window 'sharp'.*medgemma, lung"):
+    with pytest.raises(ImageError, match=r"Unknown window 'sharp'.*medgemma, medgemma-1, lung"):
         render(data_file("693_UNCI.dcm"), window="sharp")
     with pytest.raises(ImageError, match=r"'lung' window is not available.*file, auto"):
         render(data_file("MR_small.dcm"), window="lung")
@@ -464,3 +465,16 @@ def test_ybr_full_is_converted_once_like_pydicom() -> None:
         index = rendered.info.frame_index if count > 1 else None
         expected = pixel_array(ds, index=index)  # pydicom's own single conversion
         assert max_difference(rendered.rgb, expected) <= 1, name
+
+
+def test_medgemma_1_ct_encoding_uses_its_own_three_windows() -> None:
+    """MedGemma 1's windows (issue #27: WW/WL 2250/-100, 350/40, 80/40) differ from 1.5's in the
+    red channel only: -1225..1025 HU instead of -1024..1024."""
+    ds = pydicom.dcmread(data_file("CT_small.dcm"))
+    hu = ds.pixel_array.astype(np.float64) * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+    v15 = render(data_file("CT_small.dcm"), window="medgemma").rgb
+    v1 = render(data_file("CT_small.dcm"), window="medgemma-1").rgb
+    expected_red = np.rint((np.clip(hu, -1225, 1025) + 1225) / 2250 * 255)
+    assert np.array_equal(v1[..., 0], expected_red.astype(np.uint8))
+    assert np.array_equal(v1[..., 1:], v15[..., 1:])
+    assert not np.array_equal(v1[..., 0], v15[..., 0])
