@@ -34,18 +34,23 @@ from medgemma_ui.backends import (
     StatusUpdate,
     TextDelta,
 )
+from medgemma_ui.boxes import Box, boxes_from_answer
 from medgemma_ui.findings import Findings, parse_findings
-from medgemma_ui.imaging import ImageInfo, PreparedImage, prepare
+from medgemma_ui.imaging import ImageError, ImageInfo, PreparedImage, prepare
+from medgemma_ui.imaging.series import plan_series, select_slices
 from medgemma_ui.settings import GenerationDefaults, ImageLimits
 from medgemma_ui.templates import (
     AUTO_TEMPLATE,
     Template,
+    fill_target,
     get_template,
     list_templates,
     resolve_template_id,
+    suggest_template,
 )
 
 MAX_PARSE_RETRIES = 2
+MAX_TARGET_CHARS = 200
 
 
 def edited_prompt(prompt: str | None) -> str | None:
@@ -71,9 +76,12 @@ class AnalysisRequest:
     """What to analyse and how; built by `AnalysisRequest.build` the same way by the UI, the API
     and the CLI.
 
-    `images` are sent in order in one user turn (one image for every template today). `prompt`
-    is the full first prompt as typed, or None for the chosen template's own (a template's own
-    text, or a blank, counts as None: see `edited_prompt`). `frame` is 0-based.
+    `images` are what the template takes, in order: one image; the prior then the current image;
+    the files of a series (or one multi-frame file); or one image and a `target` to locate.
+    With template "auto", several images are a series. `prompt` is the full first prompt as
+    typed, or None for the chosen template's own (a template's own text, or a blank, counts as
+    None: see `edited_prompt`); `{target}` in it is filled in. `frame` is 0-based; `series` is
+    the 1-based choice when the files hold several series.
     """
 
     images: tuple[ImageSource, ...]
@@ -81,6 +89,8 @@ class AnalysisRequest:
     prompt: str | None = None
     window: str | None = None  # None: the template's window if the image offers it, else its own
     frame: int | None = None
+    target: str | None = None
+    series: int | None = None
     max_tokens: int = 512
     temperature: float = 0.0
     parse_retries: int = 1
@@ -91,8 +101,19 @@ class AnalysisRequest:
         object.__setattr__(self, "prompt", edited_prompt(self.prompt))
         if not self.images:
             raise ValueError("Give an image to analyse.")
+        target = (self.target or "").strip()[:MAX_TARGET_CHARS] or None
+        object.__setattr__(self, "target", target)
         if self.template_id != AUTO_TEMPLATE:
-            get_template(self.template_id)  # an unknown id: the valid ones are listed
+            template = get_template(self.template_id)  # an unknown id: the valid ones are listed
+            if template.input == "target" and target is None:
+                raise ValueError(
+                    f"Say what the {template.label} template should locate (for example "
+                    f"{', '.join(repr(t) for t in template.targets[:2]) or 'the left lung'})."
+                )
+            if template.input == "prior" and len(self.images) != 2:
+                raise ValueError(
+                    f"The {template.label} template needs the prior image and the current one."
+                )
         if isinstance(self.max_tokens, bool) or not 1 <= self.max_tokens <= MAX_TOKENS_CAP:
             raise ValueError(f"max_tokens must be between 1 and {MAX_TOKENS_CAP}.")
         if not 0 <= self.parse_retries <= MAX_PARSE_RETRIES:
@@ -115,6 +136,8 @@ class AnalysisRequest:
         retries: float | None = None,
         structured: bool | None = None,
         structured_allowed: bool = True,
+        target: str | None = None,
+        series: int | None = None,
     ) -> AnalysisRequest:
         """A request from what a caller chose; None (or nothing) means the default: the
         suggested template, its own prompt, the image's window and middle frame, and the server's
@@ -129,10 +152,12 @@ class AnalysisRequest:
             temperature=defaults.temperature if temperature is None else float(temperature),
             parse_retries=defaults.parse_retries if retries is None else int(retries),
             structured_output=structured_allowed and (True if structured is None else structured),
+            target=target,
+            series=series,
         )
 
     def first_prompt(self, template: Template) -> str:
-        return self.prompt or template.build_prompt()
+        return fill_target(self.prompt or template.build_prompt(), self.target)
 
 
 @dataclass(frozen=True)
@@ -157,9 +182,12 @@ def sha256_text(text: str) -> str:
 class Provenance:
     """Exactly what produced an answer: stored with every rating, shown under every result.
 
-    `image_sha256` lists the SHA-256 of each JPEG sent, in the order sent. `frame_index` is
-    0-based (the UI shows it 1-based). `prompt` is the text of the first request; retries add the
-    previous answer and its problems to it (`retries` counts them).
+    `image_sha256` lists the SHA-256 of each JPEG sent, in the order sent, and `inputs` says what
+    each one was (`role`: image, prior, current or slice; for slices the 0-based `slice_index`
+    in the sorted series and the SHA-256 of the SOP Instance UID, never the UID). `frame_index`
+    (of the first image) is 0-based (the UI shows it 1-based). `prompt` is the text of the first
+    request (after the images; a series' lead text is in `lead`); retries add the previous
+    answer and its problems to it (`retries` counts them).
     """
 
     image_sha256: tuple[str, ...]
@@ -179,10 +207,15 @@ class Provenance:
     retries: int
     app_version: str
     analyzed_at: str
+    inputs: tuple[dict[str, Any], ...] = ()
+    target: str | None = None
+    lead: str = ""
+    series_slices: int = 0  # slices in the series before the 85 were chosen (0: no series)
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["image_sha256"] = list(self.image_sha256)
+        data["inputs"] = [dict(item) for item in self.inputs]
         return data
 
 
@@ -192,7 +225,7 @@ class AnalysisResult:
     template_version: str
     backend: str
     model: str
-    image_sha256: str
+    image_sha256: str  # the image the result is shown on (the current one of a pair)
     image_info: ImageInfo
     attempts: list[Attempt] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
@@ -200,6 +233,11 @@ class AnalysisResult:
     # The bytes the model received; kept so feedback can store them when that is switched on.
     image_jpeg: bytes = field(default=b"", repr=False)
     retry_error: str = ""  # why a retry request failed, when one did
+    template_input: str = "image"
+    inputs: tuple[dict[str, Any], ...] = ()  # what each image sent was, in order
+    target: str | None = None
+    lead: str = ""
+    series_slices: int = 0
     analyzed_at: str = field(
         default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds")
     )
@@ -240,8 +278,9 @@ class AnalysisResult:
     def provenance(self) -> Provenance:
         info = self.image_info
         prompt = self.attempts[0].prompt if self.attempts else ""
+        sent = tuple(str(item["image_sha256"]) for item in self.inputs) or (self.image_sha256,)
         return Provenance(
-            image_sha256=(self.image_sha256,),
+            image_sha256=sent,
             frame_index=info.frame_index,
             frame_count=info.frame_count,
             window=info.window or None,
@@ -258,7 +297,18 @@ class AnalysisResult:
             retries=self.retries,
             app_version=__version__,
             analyzed_at=self.analyzed_at,
+            inputs=self.inputs,
+            target=self.target,
+            lead=self.lead,
+            series_slices=self.series_slices,
         )
+
+    @property
+    def boxes(self) -> list[Box]:
+        """For a localisation template: the answer's boxes in original-image pixels."""
+        if self.template_input != "target" or not self.attempts:
+            return []
+        return boxes_from_answer(self.parsed, self.image_info.original_size)[0]
 
     def to_json(self) -> dict[str, Any]:
         """The CLI's line, without the input name (the caller adds it)."""
@@ -277,6 +327,11 @@ class AnalysisResult:
             "structured_output": self.structured_output,
             "image_sha256": self.image_sha256,
             "provenance": self.provenance.to_json(),
+            **(
+                {"boxes": [b.to_json() for b in self.boxes]}
+                if self.template_input == "target"
+                else {}
+            ),
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
         }
 
@@ -356,32 +411,123 @@ async def _prepare_one(
     return image, template
 
 
+@dataclass(frozen=True)
+class PreparedRequest:
+    """The images of a request as they will be sent, what each one is, and the template."""
+
+    images: tuple[PreparedImage, ...]
+    inputs: tuple[dict[str, Any], ...]
+    template: Template
+    principal: int = 0  # the image a result is shown on and rated against
+    series_slices: int = 0
+
+
+def _explicit_template(request: AnalysisRequest) -> Template | None:
+    if request.template_id == AUTO_TEMPLATE:
+        return None
+    return get_template(request.template_id)
+
+
+async def _prepare_series(
+    request: AnalysisRequest, preparer: Preparer, limits: ImageLimits | None
+) -> PreparedRequest:
+    """Group, sort and choose the slices (headers only, in a thread), prepare the first to learn
+    the template and window, then the others in parallel in the image workers."""
+    explicit = _explicit_template(request)
+    if all(isinstance(s, PreparedImage) for s in request.images):
+        chosen = [request.images[i] for i in select_slices(len(request.images))]
+        images = tuple(i for i in chosen if isinstance(i, PreparedImage))
+        template = explicit or get_template(
+            suggest_template(images[0].info, "series") or request.template_id
+        )
+        inputs = tuple(
+            {"role": "slice", "image_sha256": i.sha256, "slice_index": n}
+            for n, i in enumerate(images)
+        )
+        return PreparedRequest(images, inputs, template, 0, len(request.images))
+    sources = [s for s in request.images if not isinstance(s, PreparedImage)]
+    plan = await asyncio.to_thread(plan_series, sources, limits, choose=request.series)
+    first_slice = plan.slices[0]
+    first = await preparer(first_slice.source, window=request.window, frame=first_slice.frame)
+    template = explicit or _series_template(first.info)
+    window = request.window or template.window_for(first.info.window_choices) or first.info.window
+    images = tuple(
+        await asyncio.gather(
+            *(preparer(s.source, window=window, frame=s.frame) for s in plan.slices)
+        )
+    )
+    inputs = tuple(
+        {
+            "role": "slice",
+            "image_sha256": image.sha256,
+            "slice_index": piece.index,
+            "instance_sha256": piece.instance_sha256,
+            "frame_index": piece.frame,
+        }
+        for piece, image in zip(plan.slices, images, strict=True)
+    )
+    return PreparedRequest(images, inputs, template, 0, plan.total)
+
+
+def _series_template(info: ImageInfo) -> Template:
+    suggested = suggest_template(info, "series")
+    if suggested is None:
+        modality = info.modality or info.source_format.upper()
+        raise ImageError(
+            f"No template reads a series of {modality} images; choose a template, or upload "
+            "one image.",
+            kind="bad_request",
+        )
+    return get_template(suggested)
+
+
+async def prepare_request(
+    request: AnalysisRequest, preparer: Preparer, limits: ImageLimits | None = None
+) -> PreparedRequest:
+    """Every image of the request as it will be sent (prepared in parallel), and the template."""
+    explicit = _explicit_template(request)
+    kind = explicit.input if explicit else ("series" if len(request.images) > 1 else "image")
+    if kind == "series":
+        return await _prepare_series(request, preparer, limits)
+    prepared = await asyncio.gather(
+        *(_prepare_one(source, request, preparer) for source in request.images)
+    )
+    images = tuple(image for image, _ in prepared)
+    template = explicit or prepared[0][1]
+    roles: tuple[str, ...] = ("prior", "current") if template.input == "prior" else ("image",)
+    if len(images) != len(roles):
+        raise ValueError(
+            f"The {template.label} template takes {len(roles)} image(s); {len(images)} were given."
+        )
+    inputs = tuple(
+        {"role": role, "image_sha256": image.sha256, "frame_index": image.info.frame_index}
+        for role, image in zip(roles, images, strict=True)
+    )
+    return PreparedRequest(images, inputs, template, principal=len(images) - 1)
+
+
 async def analyze(
     request: AnalysisRequest,
     backend: Backend,
     *,
     preparer: Preparer | None = None,
     backend_slot: AbstractAsyncContextManager[Any] | None = None,
+    limits: ImageLimits | None = None,
 ) -> AsyncIterator[AnalysisEvent]:
     """Prepare, then stream one analysis. Raises `ImageError` for an image that cannot be used
     and `BackendError` when the model cannot answer. `backend_slot` is entered only around the
     model's part, so waiting for a backend never holds up preparing."""
-    preparer = preparer or thread_preparer()
+    preparer = preparer or thread_preparer(limits)
     started = time.perf_counter()
     needs_preparing = any(not isinstance(s, PreparedImage) for s in request.images)
     if needs_preparing:
-        yield Progress("preparing", "Preparing the image")
-    prepared = [await _prepare_one(source, request, preparer) for source in request.images]
+        many = len(request.images) > 1
+        yield Progress("preparing", "Preparing the images" if many else "Preparing the image")
+    prepared = await prepare_request(request, preparer, limits)
     prepare_ms = _ms_since(started)
-    images = tuple(image for image, _ in prepared)
-    template = prepared[0][1]
-    if template.input != "image" or len(images) != 1:
-        raise ValueError(
-            f"The {template.label} template takes one image per request; {len(images)} were given."
-        )
-    yield Prepared(images, template)
+    yield Prepared(prepared.images, prepared.template)
     async with backend_slot or contextlib.nullcontext():
-        async for event in run_analysis(images[0], request, backend, template=template):
+        async for event in run_analysis(prepared, request, backend):
             if isinstance(event, Done) and needs_preparing:
                 timings = event.result.timings_ms
                 event.result.timings_ms = {"prepare": prepare_ms, **timings}
@@ -389,14 +535,30 @@ async def analyze(
 
 
 async def run_analysis(
-    image: PreparedImage,
+    prepared: PreparedRequest | PreparedImage,
     request: AnalysisRequest,
     backend: Backend,
     *,
     template: Template | None = None,
 ) -> AsyncIterator[AnalysisEvent]:
-    """Stream one analysis of an already prepared image. Raises `BackendError` on failure."""
-    template = template or get_template(resolve_template_id(request.template_id, image.info))
+    """Stream one analysis of already prepared images (or one image). Raises `BackendError` on
+    failure."""
+    if isinstance(prepared, PreparedImage):
+        single = prepared
+        template = template or get_template(resolve_template_id(request.template_id, single.info))
+        prepared = PreparedRequest(
+            (single,),
+            (
+                {
+                    "role": "image",
+                    "image_sha256": single.sha256,
+                    "frame_index": single.info.frame_index,
+                },
+            ),
+            template,
+        )
+    template = prepared.template
+    image = prepared.images[prepared.principal]
     started = time.perf_counter()
     use_schema = bool(request.structured_output and backend.supports_structured_output)
     result = AnalysisResult(
@@ -415,7 +577,13 @@ async def run_analysis(
             "prompt_edited": request.prompt is not None,
         },
         image_jpeg=image.jpeg,
+        template_input=template.input,
+        inputs=prepared.inputs,
+        target=request.target if template.input == "target" else None,
+        lead=template.lead.strip() if template.input == "series" else "",
+        series_slices=prepared.series_slices,
     )
+    jpegs = [each.jpeg for each in prepared.images]
     first_prompt = prompt = request.first_prompt(template)
     generate_ms = parse_ms = 0.0
     first_token_ms: float | None = None
@@ -431,7 +599,7 @@ async def run_analysis(
                 previous.raw, previous.findings.errors, first_prompt=first_prompt
             )
         generation_request = GenerationRequest(
-            content=(image.jpeg, prompt),
+            content=template.build_content(jpegs, prompt),
             max_tokens=request.max_tokens,
             temperature=request.temperature,
             json_schema=copy.deepcopy(template.schema) if use_schema else None,
@@ -499,9 +667,10 @@ async def analyze_to_result(
     backend: Backend,
     *,
     preparer: Preparer | None = None,
+    limits: ImageLimits | None = None,
 ) -> AnalysisResult:
     """`analyze`, returning only the final result."""
-    async for event in analyze(request, backend, preparer=preparer):
+    async for event in analyze(request, backend, preparer=preparer, limits=limits):
         if isinstance(event, Done):
             return event.result
     raise BackendError("bad_response", "The analysis ended without a result; please try again.")

@@ -38,11 +38,20 @@ def to_model_square_windowed_after(stored: StoredValues, target: int = TARGET) -
     return _pad(Image.fromarray(rgbx, "RGBX"), target)
 
 
+def footprint(width: int, height: int, target: int = TARGET) -> tuple[int, int, int, int]:
+    """Where an image of `width` × `height` lands on the sent `target`² square: its resized
+    width and height and the left and top offsets of the centred paste (what `_fit` and `_pad`
+    do). Boxes the model gives on the square are mapped back to the image with it."""
+    side = max(width, height)
+    size = (max(1, round(width * target / side)), max(1, round(height * target / side)))
+    return size[0], size[1], (target - size[0]) // 2, (target - size[1]) // 2
+
+
 def _fit(image: Image.Image, target: int) -> Image.Image:
     """Resized so that its longer side is `target`: reduce + LANCZOS down, BICUBIC up."""
     width, height = image.size
     side = max(width, height)
-    size = (max(1, round(width * target / side)), max(1, round(height * target / side)))
+    size = footprint(width, height, target)[:2]
     if side > target:
         factor = side // target
         if factor >= 2:

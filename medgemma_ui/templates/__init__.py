@@ -13,7 +13,13 @@ from medgemma_ui.templates.loader import (
     templates_dir,
     use_templates_dir,
 )
-from medgemma_ui.templates.model import TEMPLATE_INPUTS, Example, ModalityMatch, Template
+from medgemma_ui.templates.model import (
+    TEMPLATE_INPUTS,
+    Example,
+    ModalityMatch,
+    Template,
+    fill_target,
+)
 from medgemma_ui.templates.suggest import AUTO_TEMPLATE, resolve_template_id, suggest_template
 
 __all__ = [
@@ -26,6 +32,7 @@ __all__ = [
     "UnknownTemplateError",
     "check_schema",
     "fallback_template",
+    "fill_target",
     "get_template",
     "list_templates",
     "load_template",

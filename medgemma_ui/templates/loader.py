@@ -43,6 +43,8 @@ _TOML_KEYS = {
     "default_window",
     "match",
     "example",
+    "lead",
+    "targets",
 }
 _MATCH_KEYS = {"modalities", "body_parts"}
 _EXAMPLE_KEYS = {"file", "caption"}
@@ -129,6 +131,17 @@ def _fields(meta: dict[str, Any], data_dir: Path, where: str) -> dict[str, Any]:
     window = fields.get("default_window")
     if window is not None and window not in window_names():
         raise TemplateDataError(f"{where}: unknown window preset {window!r}")
+    kind = fields.get("input", "image")
+    if fields.get("lead") and kind != "series":
+        raise TemplateDataError(f"{where}: lead is sent before a series' slices; input is {kind}")
+    targets = fields.get("targets", [])
+    if targets and kind != "target":
+        raise TemplateDataError(f'{where}: targets are for input = "target" templates')
+    if not isinstance(targets, list) or not all(isinstance(x, str) for x in targets):
+        raise TemplateDataError(f"{where}: targets must be a list of texts")
+    fields["targets"] = tuple(targets)
+    if kind == "target" and "{target}" not in str(fields.get("instructions", "")):
+        raise TemplateDataError(f"{where}: a target template's instructions must say {{target}}")
     match = _table(meta, "match", _MATCH_KEYS, where)
     fields["match"] = ModalityMatch(
         modalities=_strings(match.get("modalities", []), f"{where}: match.modalities"),

@@ -8,7 +8,7 @@ retry repeats whichever first prompt was sent, followed by what was wrong with t
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -70,6 +70,8 @@ class Template:
     match: ModalityMatch = field(default_factory=ModalityMatch)
     fallback: bool = False
     example: Example | None = None
+    lead: str = ""  # series: the text sent before the slices (the prompt follows them)
+    targets: tuple[str, ...] = ()  # target: suggested targets; any typed one works too
 
     def window_for(self, offered: Collection[str]) -> str | None:
         """This template's window when the image offers it; None means the image's own default."""
@@ -82,11 +84,29 @@ class Template:
         """The compact schema shown in the prompt."""
         return render_skeleton(self.schema)
 
-    def build_prompt(self) -> str:
-        """The full user-turn text sent after the image."""
+    def build_prompt(self, target: str | None = None) -> str:
+        """The text sent after the image(s). A `target` template's `{target}` is filled in when
+        a target is given (the prompt box shows the placeholder)."""
         parts = (self.role, self.instructions, self.closed_world)
         body = "\n\n".join(part.strip() for part in parts if part.strip())
-        return f"{body}\n\n{self._format_block()}"
+        return fill_target(f"{body}\n\n{self._format_block()}", target)
+
+    def build_content(self, images: Sequence[bytes], prompt: str) -> tuple[bytes | str, ...]:
+        """The one user turn, in Google's orders: one image then the text; prior, current, then
+        the text; for a series the lead text, each slice followed by `SLICE k`, and the query
+        (the prompt) last, as Google's CT notebook does (and its issue #76 shows is needed)."""
+        if self.input == "series":
+            content: list[bytes | str] = [self.lead.strip()] if self.lead.strip() else []
+            for number, image in enumerate(images, 1):
+                content += [image, f"SLICE {number}"]
+            return (*content, prompt)
+        expected = 2 if self.input == "prior" else 1
+        if len(images) != expected:
+            raise ValueError(
+                f"The {self.label} template takes {expected} image(s) per request; "
+                f"{len(images)} were given."
+            )
+        return (*images, prompt)
 
     def build_retry_prompt(
         self,
@@ -118,3 +138,10 @@ class Template:
             "after it. Use exactly these keys and no others:\n"
             f"{self.skeleton}"
         )
+
+
+def fill_target(text: str, target: str | None) -> str:
+    """`{target}` replaced by the target (stripped); the text unchanged without one."""
+    if target is None or not target.strip():
+        return text
+    return text.replace("{target}", target.strip())

@@ -63,8 +63,9 @@ def server():
 def folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """19 readable images (DICOM, PNG, JPEG; some nested) and one truncated DICOM."""
     root = tmp_path_factory.mktemp("batch")
-    examples = sorted(p for p in EXAMPLES.iterdir() if p.suffix != ".md")
-    assert len(examples) == 7
+    names = ("chest_xray_pa.dcm", "ct_head.dcm", "mri_shoulder.dcm", "ultrasound.dcm")
+    names += ("skin_lesion_synthetic.jpg", "fundus_synthetic.png", "histology_synthetic.png")
+    examples = [EXAMPLES / name for name in names]
     for example in examples:
         shutil.copy(example, root / example.name)
     nested = root / "more"

@@ -54,7 +54,13 @@ def test_every_modality_a_toml_names_suggests_that_template() -> None:
     for template in list_templates():
         for modality in template.match.modalities:
             body = template.match.body_parts[0] if template.match.body_parts else None
-            assert suggest_template(dicom(modality, body)) == template.id
+            assert suggest_template(dicom(modality, body), template.input) == template.id
+
+
+def test_a_series_is_suggested_its_volume_template() -> None:
+    assert suggest_template(dicom("CT"), "series") == "ct-volume"
+    assert suggest_template(dicom("MR"), "series") == "mri-volume"
+    assert suggest_template(dicom("CR", "CHEST"), "series") is None
 
 
 NEW_TOML = """\
@@ -105,7 +111,7 @@ def added_template(tmp_path: Path) -> Iterator[Path]:
 def test_an_added_template_is_in_the_menu_the_examples_and_the_suggestion(added_template):
     from medgemma_ui.ui.components.model_panel import template_dropdown
 
-    assert template_ids()[:3] == ("cxr", "cxr-heart", "ct")  # order = 15
+    assert template_ids()[:4] == ("cxr", "cxr-compare", "cxr-localize", "cxr-heart")  # order 15
     choices = [value for _, value in template_dropdown().choices]
     assert "cxr-heart" in choices
     assert get_template("cxr-heart").example.path == added_template / "examples" / "heart.png"
