@@ -35,7 +35,7 @@ from medgemma_ui.backends.http import chat_payload, parse_sse
 from medgemma_ui.backends.providers.hf_endpoint import HFEndpointConfig
 from medgemma_ui.backends.providers.openai_compat import OpenAIConfig
 from medgemma_ui.backends.providers.vertex import VertexConfig
-from tests.backends.loopback import LoopbackServer, Reply, chat_stream, chunk
+from tests.support.model_server import ModelServer, Reply, chat_stream, chunk
 
 LATENCY_S = 2.0
 CONCURRENCY = 16
@@ -112,18 +112,18 @@ async def overhead_ms(request_jpeg: bytes, repeats: int = 30) -> list[float]:
 
 def serve(urls: multiprocessing.Queue, stop: multiprocessing.Event) -> None:
     """The loopback server runs in its own process so it does not share our GIL."""
-    server = LoopbackServer().start()
+    server = ModelServer(openai=False).start()
     counter = itertools.count(1)
-    server.script(
+    server.route(
         "/token",
         [lambda r: Reply(json={"access_token": f"ya29.b{next(counter)}", "expires_in": 3600})],
     )
     words = [f"w{i} " for i in range(20)]
-    server.script("/v1/chat/completions", [chat_stream(words, first_delay=LATENCY_S)])
+    server.route("/v1/chat/completions", [chat_stream(words, first_delay=LATENCY_S)])
     choice = {"message": {"content": "ok"}, "finish_reason": "stop"}
     answer = {"predictions": [{"choices": [choice]}]}
-    server.script(f"/v1/{RESOURCE}:predict", [Reply(json=answer, delay=LATENCY_S)])
-    server.script(
+    server.route(f"/v1/{RESOURCE}:predict", [Reply(json=answer, delay=LATENCY_S)])
+    server.route(
         f"/v1beta1/{RESOURCE}/chat/completions", [chat_stream(words, first_delay=LATENCY_S)]
     )
     urls.put(server.url)

@@ -10,20 +10,20 @@ import pytest
 from PIL import Image
 
 from medgemma_ui.backends import GenerationRequest
-from tests.backends.loopback import LoopbackServer
+from tests.support.model_server import ModelServer
 
 FAST = {"backoff_base_s": 0.01, "backoff_max_s": 0.05}
 
 
 @pytest.fixture(scope="session")
-def _server() -> Iterator[LoopbackServer]:
-    server = LoopbackServer().start()
+def _server() -> Iterator[ModelServer]:
+    server = ModelServer(openai=False).start()
     yield server
     server.stop()
 
 
 @pytest.fixture
-def server(_server: LoopbackServer) -> Iterator[LoopbackServer]:
+def server(_server: ModelServer) -> Iterator[ModelServer]:
     _server.reset()
     yield _server
     _server.reset()

@@ -18,14 +18,14 @@ from medgemma_ui.backends import (
 )
 from medgemma_ui.backends.providers.hf_endpoint import HFEndpointBackend, HFEndpointConfig
 from tests.backends.conftest import FAST, collect, sent_parts
-from tests.backends.loopback import SSE, LoopbackServer, Reply, chat_stream, chunk
+from tests.support.model_server import SSE, ModelServer, Reply, chat_stream, chunk
 
 TOKEN = "hf_abcdefghijklmnopqrstuvwxyz012345"
 PATH = "/v1/chat/completions"
 SCHEMA = {"type": "object", "properties": {"finding": {"type": "string"}}}
 
 
-def make(server: LoopbackServer, url: str = "", **changes: object) -> HFEndpointBackend:
+def make(server: ModelServer, url: str = "", **changes: object) -> HFEndpointBackend:
     settings = BackendSettings(
         configs=(HFEndpointConfig(url=url or server.url, token=TOKEN),),
         connect_timeout_s=2,
@@ -42,7 +42,7 @@ def tgi_error(message: str, error_type: str) -> dict[str, str]:
 
 
 async def test_streams_with_the_exact_tgi_request(server, request_) -> None:
-    server.script(PATH, [chat_stream(["Clear ", "lungs."], model="google/medgemma-4b-it")])
+    server.route(PATH, [chat_stream(["Clear ", "lungs."], model="google/medgemma-4b-it")])
     backend = make(server)
     events = await collect(backend.stream(request_))
     await backend.aclose()
@@ -53,7 +53,7 @@ async def test_streams_with_the_exact_tgi_request(server, request_) -> None:
     assert done.model == "google/medgemma-4b-it" and done.usage["completion_tokens"] == 2
     [sent] = server.requests_to(PATH)
     assert sent.headers["authorization"] == f"Bearer {TOKEN}"
-    body = sent.json
+    body = sent.body
     assert body["messages"] == request_.messages()
     assert body["messages"][0]["content"][0]["image_url"]["url"].startswith(
         "data:image/jpeg;base64,"
@@ -63,25 +63,25 @@ async def test_streams_with_the_exact_tgi_request(server, request_) -> None:
 
 
 async def test_several_images_reach_the_endpoint_in_order(server, multi_request) -> None:
-    server.script(PATH, [chat_stream(["ok"])])
+    server.route(PATH, [chat_stream(["ok"])])
     backend = make(server)
     events = await collect(backend.stream(multi_request))
     await backend.aclose()
     assert events[-1].text == "ok"
-    [message] = server.requests_to(PATH)[0].json["messages"]
+    [message] = server.requests_to(PATH)[0].body["messages"]
     assert message["role"] == "user"
     assert sent_parts(message) == list(multi_request.content)
 
 
 @pytest.mark.parametrize("allowed", [True, False])
 async def test_tgi_grammar_only_when_allowed(server, jpeg, allowed) -> None:
-    server.script(PATH, [chat_stream(["{}"])])
+    server.route(PATH, [chat_stream(["{}"])])
     backend = make(server, structured_output=allowed)
     events = await collect(
         backend.stream(GenerationRequest((jpeg, "JSON please"), json_schema=SCHEMA))
     )
     await backend.aclose()
-    body = server.requests_to(PATH)[0].json
+    body = server.requests_to(PATH)[0].body
     assert events[-1].structured_output is allowed
     if allowed:
         assert body["response_format"] == {"type": "json", "value": SCHEMA}
@@ -90,16 +90,16 @@ async def test_tgi_grammar_only_when_allowed(server, jpeg, allowed) -> None:
 
 
 async def test_url_ending_in_v1_is_not_doubled(server, request_) -> None:
-    server.script(PATH, [chat_stream(["ok"])])
+    server.route(PATH, [chat_stream(["ok"])])
     backend = make(server, url=server.url + "/v1/")
     await collect(backend.stream(request_))
     await backend.aclose()
-    assert [r.path for r in server.requests] == [PATH]
+    assert [r.path for r in server.received] == [PATH]
 
 
 @pytest.mark.parametrize("body", ["Service Unavailable", "workload is not stopped"])
 async def test_waking_endpoint_is_retried_with_progress(server, request_, body) -> None:
-    server.script(PATH, [Reply(503, text=body), Reply(503, text=body), chat_stream(["awake"])])
+    server.route(PATH, [Reply(503, text=body), Reply(503, text=body), chat_stream(["awake"])])
     backend = make(server)
     events = await collect(backend.stream(request_))
     await backend.aclose()
@@ -111,7 +111,7 @@ async def test_waking_endpoint_is_retried_with_progress(server, request_, body) 
 
 
 async def test_waking_gives_up_after_wake_wait(server, request_) -> None:
-    server.script(PATH, [Reply(503, text="Service Unavailable")])
+    server.route(PATH, [Reply(503, text="Service Unavailable")])
     backend = make(server, wake_wait_s=0.1)
     with pytest.raises(BackendError) as info:
         await collect(backend.stream(request_))
@@ -121,7 +121,7 @@ async def test_waking_gives_up_after_wake_wait(server, request_) -> None:
 
 
 async def test_429_retry_after(server, request_) -> None:
-    server.script(
+    server.route(
         PATH,
         [
             Reply(
@@ -186,7 +186,7 @@ async def test_429_retry_after(server, request_) -> None:
     ],
 )
 async def test_tgi_error_bodies(server, request_, reply, kind) -> None:
-    server.script(PATH, [reply])
+    server.route(PATH, [reply])
     backend = make(server)
     with pytest.raises(BackendError) as info:
         await collect(backend.stream(request_))
@@ -199,7 +199,7 @@ async def test_tgi_error_bodies(server, request_, reply, kind) -> None:
 
 async def test_cuda_error_inside_the_stream(server, request_) -> None:
     event = tgi_error("CUDA error: CUBLAS_STATUS_EXECUTION_FAILED", "generation")
-    server.script(PATH, [SSE([chunk("The "), event], done=False)])
+    server.route(PATH, [SSE([chunk("The "), event], done=False)])
     backend = make(server)
     seen = []
     with pytest.raises(BackendError) as info:
@@ -218,7 +218,7 @@ async def test_cuda_error_inside_the_stream(server, request_) -> None:
     ],
 )
 async def test_broken_streams(server, request_, sse, kind) -> None:
-    server.script(PATH, [sse])
+    server.route(PATH, [sse])
     backend = make(server)
     with pytest.raises(BackendError) as info:
         await collect(backend.stream(request_))
@@ -227,17 +227,17 @@ async def test_broken_streams(server, request_, sse, kind) -> None:
 
 
 async def test_first_token_timeout(server, request_) -> None:
-    server.script(PATH, [chat_stream(["late"], first_delay=1.5)])
+    server.route(PATH, [chat_stream(["late"], first_delay=1.5)])
     backend = make(server, first_token_timeout_s=0.3)
     with pytest.raises(BackendError) as info:
         await collect(backend.stream(request_))
     await backend.aclose()
     assert info.value.kind == "timeout"
-    assert await asyncio.to_thread(server.wait_outcome, server.requests[-1]) == "disconnected"
+    assert await asyncio.to_thread(server.wait_outcome, server.received[-1]) == "disconnected"
 
 
 async def test_cancellation_closes_the_stream_and_keeps_the_session(server, request_) -> None:
-    server.script(PATH, [chat_stream(["tok "] * 200, delay=0.02), chat_stream(["again"])])
+    server.route(PATH, [chat_stream(["tok "] * 200, delay=0.02), chat_stream(["again"])])
     backend = make(server)
     first = asyncio.Event()
 
@@ -250,7 +250,7 @@ async def test_cancellation_closes_the_stream_and_keeps_the_session(server, requ
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert await asyncio.to_thread(server.wait_outcome, server.requests[-1]) == "disconnected"
+    assert await asyncio.to_thread(server.wait_outcome, server.received[-1]) == "disconnected"
     session = backend._session
     events = await collect(backend.stream(request_))  # the shared session is still usable
     assert events[-1].text == "again" and backend._session is session
@@ -263,7 +263,7 @@ def test_async_inference_client_still_has_the_session_slot_we_preset() -> None:
 
 
 async def test_token_echoed_in_an_error_is_redacted(server, request_) -> None:
-    server.script(PATH, [lambda r: Reply(401, text=f"invalid token {r.headers['authorization']}")])
+    server.route(PATH, [lambda r: Reply(401, text=f"invalid token {r.headers['authorization']}")])
     backend = make(server)
     with pytest.raises(BackendError) as info:
         await collect(backend.stream(request_))
@@ -274,7 +274,7 @@ async def test_token_echoed_in_an_error_is_redacted(server, request_) -> None:
 
 
 async def test_health(server) -> None:
-    server.script(
+    server.route(
         "/info",
         [Reply(json={"model_id": "google/medgemma-4b-it"}), Reply(503, text="Service Unavailable")],
     )

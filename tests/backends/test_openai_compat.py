@@ -22,7 +22,7 @@ from medgemma_ui.backends.providers.openai_compat import (
     api_root,
 )
 from tests.backends.conftest import FAST, collect, sent_parts
-from tests.backends.loopback import SSE, LoopbackServer, Reply, chat_stream, chunk
+from tests.support.model_server import SSE, ModelServer, Reply, chat_stream, chunk
 
 KEY = "local-secret-key-7f3a9"
 PATH = "/v1/chat/completions"
@@ -30,7 +30,7 @@ SCHEMA = {"type": "object", "properties": {"finding": {"type": "string"}}, "requ
 
 
 def make(
-    server: LoopbackServer,
+    server: ModelServer,
     suffix: str = "/v1",
     *,
     api_key: str = KEY,
@@ -49,7 +49,7 @@ def make(
 
 
 async def test_streams_text_then_one_completion_with_the_exact_request(server, request_) -> None:
-    server.script(PATH, [chat_stream(["No ", "acute ", "findings."])])
+    server.route(PATH, [chat_stream(["No ", "acute ", "findings."])])
     backend = make(server)
     events = await collect(backend.stream(request_))
     await backend.aclose()
@@ -66,7 +66,7 @@ async def test_streams_text_then_one_completion_with_the_exact_request(server, r
 
     [sent] = server.requests_to(PATH)
     assert sent.headers["authorization"] == f"Bearer {KEY}"
-    body = sent.json
+    body = sent.body
     assert body["model"] == "medgemma-4b-it"
     assert body["max_tokens"] == 64 and body["temperature"] == 0.0 and body["stream"] is True
     assert "response_format" not in body
@@ -81,19 +81,19 @@ async def test_streams_text_then_one_completion_with_the_exact_request(server, r
 
 
 async def test_several_images_reach_the_server_in_order(server, multi_request) -> None:
-    server.script(PATH, [chat_stream(["ok"])])
+    server.route(PATH, [chat_stream(["ok"])])
     backend = make(server)
     events = await collect(backend.stream(multi_request))
     await backend.aclose()
     assert events[-1].text == "ok"
-    [message] = server.requests_to(PATH)[0].json["messages"]
+    [message] = server.requests_to(PATH)[0].body["messages"]
     assert message["role"] == "user"
     assert sent_parts(message) == list(multi_request.content)
 
 
 @pytest.mark.parametrize("suffix", ["", "/", "/v1", "/v1/", "/v1/chat/completions"])
 async def test_base_url_with_or_without_v1(server, request_, suffix) -> None:
-    server.script(PATH, [chat_stream(["ok"])])
+    server.route(PATH, [chat_stream(["ok"])])
     backend = make(server, suffix)
     events = await collect(backend.stream(request_))
     await backend.aclose()
@@ -108,12 +108,12 @@ def test_api_root_keeps_a_prefix_path() -> None:
 
 @pytest.mark.parametrize("allowed", [True, False])
 async def test_json_schema_sent_only_when_allowed(server, jpeg, allowed) -> None:
-    server.script(PATH, [chat_stream(['{"finding": "clear"}'])])
+    server.route(PATH, [chat_stream(['{"finding": "clear"}'])])
     backend = make(server, structured_output=allowed)
     req = GenerationRequest((jpeg, "Report as JSON."), json_schema=SCHEMA)
     events = await collect(backend.stream(req))
     await backend.aclose()
-    body = server.requests_to(PATH)[0].json
+    body = server.requests_to(PATH)[0].body
     assert events[-1].structured_output is allowed
     if allowed:
         assert body["response_format"] == {
@@ -125,7 +125,7 @@ async def test_json_schema_sent_only_when_allowed(server, jpeg, allowed) -> None
 
 
 async def test_no_api_key_means_no_authorization_header(server, request_) -> None:
-    server.script(PATH, [chat_stream(["ok"])])
+    server.route(PATH, [chat_stream(["ok"])])
     backend = make(server, api_key="")
     await collect(backend.stream(request_))
     await backend.aclose()
@@ -133,13 +133,13 @@ async def test_no_api_key_means_no_authorization_header(server, request_) -> Non
 
 
 async def test_model_discovered_from_v1_models_when_not_set(server, request_) -> None:
-    server.script("/v1/models", [Reply(json={"object": "list", "data": [{"id": "medgemma:4b"}]})])
-    server.script(PATH, [chat_stream(["ok"])])
+    server.route("/v1/models", [Reply(json={"object": "list", "data": [{"id": "medgemma:4b"}]})])
+    server.route(PATH, [chat_stream(["ok"])])
     backend = make(server, model="")
     await collect(backend.stream(request_))
     status = await backend.health()
     await backend.aclose()
-    assert server.requests_to(PATH)[0].json["model"] == "medgemma:4b"
+    assert server.requests_to(PATH)[0].body["model"] == "medgemma:4b"
     assert status.state == "ready" and status.model == "medgemma:4b"
 
 
@@ -156,7 +156,7 @@ async def test_non_streaming_json_answer_is_accepted(server, request_) -> None:
         ],
         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
     }
-    server.script(PATH, [Reply(json=answer)])
+    server.route(PATH, [Reply(json=answer)])
     backend = make(server)
     events = await collect(backend.stream(request_))
     await backend.aclose()
@@ -199,7 +199,7 @@ async def test_non_streaming_json_answer_is_accepted(server, request_) -> None:
     ],
 )
 async def test_error_kinds_are_not_retried(server, request_, reply, kind) -> None:
-    server.script(PATH, [reply])
+    server.route(PATH, [reply])
     backend = make(server)
     with pytest.raises(BackendError) as info:
         await collect(backend.stream(request_))
@@ -213,7 +213,7 @@ async def test_error_kinds_are_not_retried(server, request_, reply, kind) -> Non
 
 
 async def test_cuda_message_names_the_fix(server, request_) -> None:
-    server.script(PATH, [Reply(500, json={"error": "CUDA error: CUBLAS_STATUS_EXECUTION_FAILED"})])
+    server.route(PATH, [Reply(500, json={"error": "CUDA error: CUBLAS_STATUS_EXECUTION_FAILED"})])
     backend = make(server)
     with pytest.raises(BackendError) as info:
         await collect(backend.stream(request_))
@@ -222,7 +222,7 @@ async def test_cuda_message_names_the_fix(server, request_) -> None:
 
 
 async def test_429_honours_retry_after_then_streams(server, request_) -> None:
-    server.script(
+    server.route(
         PATH,
         [
             Reply(429, json={"error": "slow down"}, headers={"Retry-After": "0.2"}),
@@ -242,7 +242,7 @@ async def test_429_honours_retry_after_then_streams(server, request_) -> None:
 
 
 async def test_429_gives_up_after_max_retries(server, request_) -> None:
-    server.script(PATH, [Reply(429, json={"error": "slow down"}, headers={"Retry-After": "0"})])
+    server.route(PATH, [Reply(429, json={"error": "slow down"}, headers={"Retry-After": "0"})])
     backend = make(server, max_retries=2)
     updates = []
     with pytest.raises(BackendError) as info:
@@ -255,7 +255,7 @@ async def test_429_gives_up_after_max_retries(server, request_) -> None:
 
 
 async def test_503_is_retried_as_temporarily_unavailable(server, request_) -> None:
-    server.script(PATH, [Reply(503, text="Service Unavailable"), chat_stream(["ok"])])
+    server.route(PATH, [Reply(503, text="Service Unavailable"), chat_stream(["ok"])])
     backend = make(server)
     events = await collect(backend.stream(request_))
     await backend.aclose()
@@ -266,7 +266,7 @@ async def test_503_is_retried_as_temporarily_unavailable(server, request_) -> No
     "sse", [SSE([chunk("partial ")], cut=True), SSE([chunk("partial ")], done=False)]
 )
 async def test_cut_stream_is_a_network_error_after_the_partial_text(server, request_, sse) -> None:
-    server.script(PATH, [sse])
+    server.route(PATH, [sse])
     backend = make(server)
     seen = []
     with pytest.raises(BackendError) as info:
@@ -279,7 +279,7 @@ async def test_cut_stream_is_a_network_error_after_the_partial_text(server, requ
 
 
 async def test_in_stream_error_event(server, request_) -> None:
-    server.script(
+    server.route(
         PATH,
         [
             SSE(
@@ -301,7 +301,7 @@ async def test_in_stream_error_event(server, request_) -> None:
 
 
 async def test_non_json_sse_data_is_a_bad_response(server, request_) -> None:
-    server.script(PATH, [SSE(["this is not json"])])
+    server.route(PATH, [SSE(["this is not json"])])
     backend = make(server)
     with pytest.raises(BackendError) as info:
         await collect(backend.stream(request_))
@@ -310,7 +310,7 @@ async def test_non_json_sse_data_is_a_bad_response(server, request_) -> None:
 
 
 async def test_first_token_timeout_closes_the_stream(server, request_) -> None:
-    server.script(PATH, [chat_stream(["late"], first_delay=1.5)])
+    server.route(PATH, [chat_stream(["late"], first_delay=1.5)])
     backend = make(server, first_token_timeout_s=0.3)
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -319,11 +319,11 @@ async def test_first_token_timeout_closes_the_stream(server, request_) -> None:
     assert loop.time() - started < 1.2
     await backend.aclose()
     assert info.value.kind == "timeout"
-    assert await asyncio.to_thread(server.wait_outcome, server.requests[-1]) == "disconnected"
+    assert await asyncio.to_thread(server.wait_outcome, server.received[-1]) == "disconnected"
 
 
 async def test_total_timeout(server, request_) -> None:
-    server.script(PATH, [chat_stream(["a"] * 20, delay=0.1)])
+    server.route(PATH, [chat_stream(["a"] * 20, delay=0.1)])
     backend = make(server, total_timeout_s=0.5)
     with pytest.raises(BackendError) as info:
         await collect(backend.stream(request_))
@@ -332,7 +332,7 @@ async def test_total_timeout(server, request_) -> None:
 
 
 async def test_cancelling_the_consumer_closes_the_http_stream(server, request_) -> None:
-    server.script(PATH, [chat_stream(["tok "] * 200, delay=0.02)])
+    server.route(PATH, [chat_stream(["tok "] * 200, delay=0.02)])
     backend = make(server)
     first = asyncio.Event()
     seen: list = []
@@ -347,7 +347,7 @@ async def test_cancelling_the_consumer_closes_the_http_stream(server, request_) 
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert await asyncio.to_thread(server.wait_outcome, server.requests[-1]) == "disconnected"
+    assert await asyncio.to_thread(server.wait_outcome, server.received[-1]) == "disconnected"
     assert 1 <= len(seen) < 200
     await backend.aclose()
 
@@ -356,7 +356,7 @@ async def test_secret_echoed_by_the_server_is_redacted(server, request_) -> None
     def echo(record):
         return Reply(401, text=f"bad credentials: {record.headers['authorization']} (key={KEY})")
 
-    server.script(PATH, [echo])
+    server.route(PATH, [echo])
     backend = make(server)
     with pytest.raises(BackendError) as info:
         await collect(backend.stream(request_))
@@ -395,10 +395,10 @@ async def test_not_configured(request_) -> None:
 
 
 async def test_health_falls_back_to_slash_health(server) -> None:
-    server.script("/v1/models", [Reply(500, text="no cache")])
-    server.script("/health", [Reply(json={"status": "ok"})])
+    server.route("/v1/models", [Reply(500, text="no cache")])
+    server.route("/health", [Reply(json={"status": "ok"})])
     backend = make(server)
     status = await backend.health()
     await backend.aclose()
     assert status.state == "ready"
-    assert [r.path for r in server.requests] == ["/v1/models", "/health"]
+    assert [r.path for r in server.received] == ["/v1/models", "/health"]

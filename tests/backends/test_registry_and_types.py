@@ -12,7 +12,7 @@ from medgemma_ui.backends import BackendError, BackendRegistry, BackendSettings,
 from medgemma_ui.backends.providers.hf_endpoint import HFEndpointConfig
 from medgemma_ui.backends.providers.openai_compat import OpenAIConfig
 from medgemma_ui.backends.providers.vertex import VertexConfig
-from tests.backends.loopback import Reply, chat_stream
+from tests.support.model_server import Reply, chat_stream
 
 
 def test_request_message_shape_and_validation(jpeg) -> None:
@@ -116,8 +116,8 @@ def test_local_backend_does_not_import_torch_until_used() -> None:
 
 
 async def test_statuses_are_concurrent_cached_and_forced(server) -> None:
-    server.script("/v1/models", [Reply(json={"data": [{"id": "m"}]}, delay=0.3)])
-    server.script("/info", [Reply(json={"model_id": "google/medgemma-4b-it"}, delay=0.3)])
+    server.route("/v1/models", [Reply(json={"data": [{"id": "m"}]}, delay=0.3)])
+    server.route("/info", [Reply(json={"model_id": "google/medgemma-4b-it"}, delay=0.3)])
     settings = BackendSettings(
         configs=(OpenAIConfig(base_url=server.url), HFEndpointConfig(url=server.url)),
         health_ttl_s=60,
@@ -134,14 +134,14 @@ async def test_statuses_are_concurrent_cached_and_forced(server) -> None:
     assert first["openai"].state == "ready" and first["hf-endpoint"].state == "ready"
     assert first["vertex"].state == "not configured" and first["local"].state == "not configured"
     await registry.statuses()
-    assert len(server.requests) == 2  # cached
+    assert len(server.received) == 2  # cached
     await registry.statuses(force=True)
-    assert len(server.requests) == 4
+    assert len(server.received) == 4
     await registry.aclose()
 
 
 async def test_health_timeout_marks_unreachable(server) -> None:
-    server.script("/v1/models", [Reply(json={"data": []}, delay=2)])
+    server.route("/v1/models", [Reply(json={"data": []}, delay=2)])
     registry = BackendRegistry(
         BackendSettings(configs=(OpenAIConfig(base_url=server.url),)), health_timeout_s=0.2
     )
@@ -151,7 +151,7 @@ async def test_health_timeout_marks_unreachable(server) -> None:
 
 
 async def test_dispatch_through_the_registry(server, request_) -> None:
-    server.script("/v1/chat/completions", [chat_stream(["hi"])])
+    server.route("/v1/chat/completions", [chat_stream(["hi"])])
     registry = BackendRegistry(BackendSettings(configs=(OpenAIConfig(base_url=server.url),)))
     backend = registry.get(registry.default_name())
     assert backend is registry.get("openai")  # created once

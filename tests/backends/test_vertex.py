@@ -24,7 +24,7 @@ from medgemma_ui.backends import (
 )
 from medgemma_ui.backends.providers.vertex import VertexBackend, VertexConfig, vertex_target
 from tests.backends.conftest import FAST, collect, sent_parts
-from tests.backends.loopback import LoopbackServer, Reply, chat_stream
+from tests.support.model_server import ModelServer, Reply, chat_stream
 
 RESOURCE = "projects/test-proj/locations/us-central1/endpoints/1234567890"
 PREDICT = f"/v1/{RESOURCE}:predict"
@@ -47,7 +47,7 @@ def rsa_key() -> tuple[str, bytes]:
 
 
 @pytest.fixture
-def key_file(tmp_path: Path, rsa_key, server: LoopbackServer) -> Path:
+def key_file(tmp_path: Path, rsa_key, server: ModelServer) -> Path:
     info = {
         "type": "service_account",
         "project_id": "test-proj",
@@ -62,9 +62,9 @@ def key_file(tmp_path: Path, rsa_key, server: LoopbackServer) -> Path:
     return path
 
 
-def token_server(server: LoopbackServer, expires_in: int = 3600) -> None:
+def token_server(server: ModelServer, expires_in: int = 3600) -> None:
     counter = itertools.count(1)
-    server.script(
+    server.route(
         "/token",
         [
             lambda r: Reply(
@@ -79,7 +79,7 @@ def token_server(server: LoopbackServer, expires_in: int = 3600) -> None:
 
 
 def make(
-    server: LoopbackServer,
+    server: ModelServer,
     key_file: Path | str,
     *,
     endpoint: str = "",
@@ -124,7 +124,7 @@ async def test_predict_route_request_and_every_answer_shape(
     server, key_file, request_, rsa_key, answer
 ) -> None:
     token_server(server)
-    server.script(PREDICT, [Reply(json=answer)])
+    server.route(PREDICT, [Reply(json=answer)])
     backend = make(server, key_file)
     events = await collect(backend.stream(request_))
     await backend.aclose()
@@ -135,7 +135,7 @@ async def test_predict_route_request_and_every_answer_shape(
 
     [sent] = server.requests_to(PREDICT)
     assert sent.headers["authorization"] == "Bearer ya29.tok-1"
-    [instance] = sent.json["instances"]
+    [instance] = sent.body["instances"]
     assert instance == {
         "@requestFormat": "chatCompletions",
         "messages": request_.messages(),
@@ -161,7 +161,7 @@ async def test_application_default_credentials_from_env(
 ) -> None:
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file))
     token_server(server)
-    server.script(PREDICT, [Reply(json={"predictions": [[choice("ok")]]})])
+    server.route(PREDICT, [Reply(json={"predictions": [[choice("ok")]]})])
     backend = make(server, "")  # no file in settings: google.auth.default() reads the env
     events = await collect(backend.stream(request_))
     await backend.aclose()
@@ -171,7 +171,7 @@ async def test_application_default_credentials_from_env(
 
 async def test_service_account_key_content_from_a_secret(server, key_file, request_) -> None:
     token_server(server)
-    server.script(PREDICT, [Reply(json={"predictions": [[choice("ok")]]})])
+    server.route(PREDICT, [Reply(json={"predictions": [[choice("ok")]]})])
     backend = make(server, "", credentials_json=Path(key_file).read_text())
     events = await collect(backend.stream(request_))
     await backend.aclose()
@@ -181,7 +181,7 @@ async def test_service_account_key_content_from_a_secret(server, key_file, reque
 
 async def test_token_is_cached_until_close_to_expiry(server, key_file, request_) -> None:
     token_server(server, expires_in=3600)
-    server.script(PREDICT, [Reply(json={"predictions": [[choice("ok")]]})])
+    server.route(PREDICT, [Reply(json={"predictions": [[choice("ok")]]})])
     backend = make(server, key_file)
     for _ in range(3):
         await collect(backend.stream(request_))
@@ -194,7 +194,7 @@ async def test_token_is_cached_until_close_to_expiry(server, key_file, request_)
 
 async def test_expiring_token_is_refreshed(server, key_file, request_) -> None:
     token_server(server, expires_in=120)  # under the 5-minute margin: refresh before every use
-    server.script(PREDICT, [Reply(json={"predictions": [[choice("ok")]]})])
+    server.route(PREDICT, [Reply(json={"predictions": [[choice("ok")]]})])
     backend = make(server, key_file)
     await collect(backend.stream(request_))
     await collect(backend.stream(request_))
@@ -208,7 +208,7 @@ async def test_expiring_token_is_refreshed(server, key_file, request_) -> None:
 
 async def test_concurrent_requests_share_one_refresh(server, key_file, request_) -> None:
     token_server(server)
-    server.script(PREDICT, [Reply(json={"predictions": [[choice("ok")]]}, delay=0.05)])
+    server.route(PREDICT, [Reply(json={"predictions": [[choice("ok")]]}, delay=0.05)])
     backend = make(server, key_file)
     await asyncio.gather(*(collect(backend.stream(request_)) for _ in range(5)))
     await backend.aclose()
@@ -221,8 +221,8 @@ async def test_several_images_reach_either_route_in_order(
     server, key_file, multi_request, route
 ) -> None:
     token_server(server)
-    server.script(PREDICT, [Reply(json={"predictions": [[choice("ok")]]})])
-    server.script(CHAT, [chat_stream(["ok"])])
+    server.route(PREDICT, [Reply(json={"predictions": [[choice("ok")]]})])
+    server.route(CHAT, [chat_stream(["ok"])])
     if route == "predict":
         backend = make(server, key_file)
     else:
@@ -231,17 +231,17 @@ async def test_several_images_reach_either_route_in_order(
     await backend.aclose()
     assert events[-1].text == "ok"
     if route == "predict":
-        [instance] = server.requests_to(PREDICT)[0].json["instances"]
+        [instance] = server.requests_to(PREDICT)[0].body["instances"]
         [message] = instance["messages"]
     else:
-        [message] = server.requests_to(CHAT)[0].json["messages"]
+        [message] = server.requests_to(CHAT)[0].body["messages"]
     assert message["role"] == "user"
     assert sent_parts(message) == list(multi_request.content)
 
 
 async def test_streaming_route_with_dedicated_dns(server, key_file, jpeg) -> None:
     token_server(server)
-    server.script(CHAT, [chat_stream(["Streamed ", "answer."])])
+    server.route(CHAT, [chat_stream(["Streamed ", "answer."])])
     backend = make(server, key_file, endpoint=RESOURCE, dedicated_dns=server.url)
     schema = {"type": "object"}
     events = await collect(backend.stream(GenerationRequest((jpeg, "p"), json_schema=schema)))
@@ -249,7 +249,7 @@ async def test_streaming_route_with_dedicated_dns(server, key_file, jpeg) -> Non
     assert events[:2] == [TextDelta("Streamed "), TextDelta("answer.")]
     assert events[-1].structured_output is True
     [sent] = server.requests_to(CHAT)
-    body = sent.json
+    body = sent.body
     assert sent.headers["authorization"] == "Bearer ya29.tok-1"
     assert body["model"] == "" and body["stream"] is True and body["messages"][0]["role"] == "user"
     assert body["response_format"]["json_schema"]["schema"] == schema
@@ -270,7 +270,7 @@ async def test_streaming_route_with_dedicated_dns(server, key_file, jpeg) -> Non
 )
 async def test_transient_failures_are_retried(server, key_file, request_, transient) -> None:
     token_server(server)
-    server.script(PREDICT, [transient, Reply(json={"predictions": [[choice("ok")]]})])
+    server.route(PREDICT, [transient, Reply(json={"predictions": [[choice("ok")]]})])
     backend = make(server, key_file)
     events = await collect(backend.stream(request_))
     await backend.aclose()
@@ -280,7 +280,7 @@ async def test_transient_failures_are_retried(server, key_file, request_, transi
 
 async def test_401_is_auth_and_drops_the_cached_token(server, key_file, request_) -> None:
     token_server(server)
-    server.script(
+    server.route(
         PREDICT,
         [
             Reply(401, json={"error": {"code": 401, "status": "UNAUTHENTICATED"}}),
@@ -297,7 +297,7 @@ async def test_401_is_auth_and_drops_the_cached_token(server, key_file, request_
 
 
 async def test_refused_grant_is_an_auth_error(server, key_file, request_) -> None:
-    server.script(
+    server.route(
         "/token",
         [
             Reply(
@@ -326,7 +326,7 @@ async def test_missing_key_file_is_not_configured(server, tmp_path, request_) ->
 
 async def test_bad_predict_body(server, key_file, request_) -> None:
     token_server(server)
-    server.script(PREDICT, [Reply(json={"unexpected": True})])
+    server.route(PREDICT, [Reply(json={"unexpected": True})])
     backend = make(server, key_file)
     with pytest.raises(BackendError) as info:
         await collect(backend.stream(request_))
@@ -340,7 +340,7 @@ async def test_health_gets_a_token_only(server, key_file) -> None:
     status = await backend.health()
     await backend.aclose()
     assert status.state == "ready" and "1234567890" in status.model
-    assert [r.path for r in server.requests] == ["/token"]
+    assert [r.path for r in server.received] == ["/token"]
 
 
 @pytest.mark.parametrize(

@@ -22,9 +22,8 @@ from pydicom.data import get_testdata_file
 
 from medgemma_ui.backends.providers.hf_endpoint import HFEndpointConfig
 from medgemma_ui.backends.providers.openai_compat import OpenAIConfig
-from tests.backends.loopback import LoopbackServer, Reply
 from tests.support.app_runner import running_app, settings_for
-from tests.support.model_server import CXR_ANSWER, ModelServer, Script
+from tests.support.model_server import CXR_ANSWER, ModelServer, Reply, Script
 
 OPENAI_KEY = "sk-test-SECRET123456"
 HF_TOKEN = "hf_testTOKENabcdef0123456789"
@@ -94,8 +93,8 @@ def test_keys_echoed_in_a_401_reach_neither_the_user_nor_the_logs(
     tmp_path: Path, dicom_path: Path, all_logs: list[logging.LogRecord]
 ) -> None:
     echo = Script(statuses=[401], error_echo_headers=True)
-    tgi = LoopbackServer().start()
-    tgi.script(
+    tgi = ModelServer(openai=False).start()
+    tgi.route(
         "/v1/chat/completions",
         [lambda r: Reply(401, text=f"invalid token {r.headers['authorization']}; got {r.headers}")],
     )
