@@ -26,7 +26,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     from medgemma_ui.templates import AUTO_TEMPLATE, template_ids
 
-    parser.add_argument("inputs", nargs="+", help="image or DICOM files, or folders of them")
+    parser.add_argument(
+        "inputs", nargs="*", help="image or DICOM files, or folders of them (one line each)"
+    )
+    parser.add_argument(
+        "--study",
+        type=Path,
+        help="a folder holding one series (CT/MR): one request and one line for the series "
+        "(template auto: ct-volume or mri-volume)",
+    )
+    parser.add_argument("--series", type=int, help="1-based series when --study holds several")
+    parser.add_argument(
+        "--prior",
+        type=Path,
+        help="the prior image; the one input is the current image (template cxr-compare)",
+    )
+    parser.add_argument(
+        "--target",
+        help='what to locate, e.g. "left lung" (template cxr-localize); the line has "boxes"',
+    )
     parser.add_argument(
         "--template",
         default=AUTO_TEMPLATE,
@@ -88,15 +106,54 @@ def _failure_line(
     }
 
 
-def _request(args: argparse.Namespace, settings: Any, path: Path | None = None) -> Any:
-    """The analysis request for one input; without one, only the options are checked
+def _template(args: argparse.Namespace) -> str:
+    """The template: as given, else the one the mode implies (auto for images and studies)."""
+    from medgemma_ui.templates import AUTO_TEMPLATE
+
+    if args.template != AUTO_TEMPLATE:
+        return str(args.template)
+    if args.prior is not None:
+        return "cxr-compare"
+    if args.target:
+        return "cxr-localize"
+    return AUTO_TEMPLATE
+
+
+def jobs(args: argparse.Namespace) -> list[tuple[str, tuple[Path, ...]]]:
+    """(name of the line, images of one request): a study is one request, a prior and current
+    pair is one, and otherwise every file is its own. ValueError for a wrong combination."""
+    if args.study is not None:
+        if args.inputs or args.prior is not None:
+            raise ValueError("Give --study alone: the folder is the whole request.")
+        files = expand_inputs([str(args.study)])
+        if not files:
+            raise ValueError(f"{args.study} holds no files.")
+        return [(str(args.study), tuple(files))]
+    if not args.inputs:
+        raise ValueError("Give images or folders to analyze, or --study FOLDER.")
+    if args.prior is not None:
+        if len(args.inputs) != 1 or Path(args.inputs[0]).is_dir():
+            raise ValueError("With --prior, give exactly one current image.")
+        return [(args.inputs[0], (args.prior, Path(args.inputs[0])))]
+    return [(str(path), (path,)) for path in expand_inputs(args.inputs)]
+
+
+def _request(
+    args: argparse.Namespace, settings: Any, images: tuple[Path, ...] | None = None
+) -> Any:
+    """The analysis request for one job; without images, only the options are checked
     (ValueError when one is out of range)."""
     from medgemma_ui.analysis import AnalysisRequest
 
+    template = _template(args)
+    if images is None:  # a stand-in of the right count, only for checking the options
+        images = (Path(),) * (2 if template == "cxr-compare" else 1)
     return AnalysisRequest.build(
-        [path or Path()],
+        images,
         settings.generation,
-        template=args.template,
+        template=template,
+        target=args.target,
+        series=args.series,
         window=args.window,
         frame=args.frame,
         max_tokens=args.max_tokens,
@@ -116,31 +173,39 @@ async def _analyze_all(
 
     registry = BackendRegistry(settings.backends)
     backend_name = args.backend or registry.default_name()
-    paths = expand_inputs(args.inputs)
+    work = jobs(args)
     counts = {"valid": 0, "invalid": 0, "failed": 0}
-    progress = _progress_bar(len(paths))
+    progress = _progress_bar(len(work))
     preparer = thread_preparer(settings.image_limits)
     semaphore = asyncio.Semaphore(max(1, args.concurrency))
     write_lock = asyncio.Lock()
 
-    async def one(path: Path) -> None:
+    async def one(name: str, images: tuple[Path, ...]) -> None:
+        template = _template(args)
         async with semaphore:
             try:
                 backend = registry.get(backend_name)
-                request = _request(args, settings, path)
-                result = await analyze_to_result(request, backend, preparer=preparer)
-                line = {"input": str(path), **result.to_json()}
+                request = _request(args, settings, images)
+                result = await analyze_to_result(
+                    request, backend, preparer=preparer, limits=settings.image_limits
+                )
+                line = {"input": name, **result.to_json()}
+                if args.prior is not None:
+                    line["prior"] = str(args.prior)
                 counts["valid" if result.valid else "invalid"] += 1
             except ImageError as exc:
-                line = _failure_line(str(path), args.template, backend_name, str(exc), "image")
+                line = _failure_line(name, template, backend_name, str(exc), "image")
                 counts["failed"] += 1
             except BackendError as exc:
-                line = _failure_line(str(path), args.template, backend_name, str(exc), exc.kind)
+                line = _failure_line(name, template, backend_name, str(exc), exc.kind)
+                counts["failed"] += 1
+            except ValueError as exc:  # e.g. a template that takes another kind of input
+                line = _failure_line(name, template, backend_name, str(exc), "bad_request")
                 counts["failed"] += 1
             except Exception as exc:  # one unexpected failure must not stop the batch
                 log.error("unexpected failure on one input: %s", redact(repr(exc)))
                 message = "An unexpected error stopped this input; the log has the details."
-                line = _failure_line(str(path), args.template, backend_name, message, "internal")
+                line = _failure_line(name, template, backend_name, message, "internal")
                 counts["failed"] += 1
             async with write_lock:
                 out.write(json.dumps(line, ensure_ascii=False) + "\n")
@@ -149,7 +214,7 @@ async def _analyze_all(
                     progress.update(1)
 
     try:
-        await asyncio.gather(*(one(p) for p in paths))
+        await asyncio.gather(*(one(name, images) for name, images in work))
     finally:
         if progress is not None:
             progress.close()
@@ -173,6 +238,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = Settings.from_env()
         _request(args, settings)  # every option checked before any input is read
+        jobs(args)
     except UnknownTemplateError as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -252,3 +252,87 @@ def test_each_line_carries_the_provenance_of_what_the_server_received(server):
     assert provenance["max_tokens"] == request.body["max_tokens"]
     assert provenance["temperature"] == request.body["temperature"] == 0
     assert provenance["retries"] == 0 and provenance["app_version"] == __version__
+
+
+# --- MedGemma 1.5 study modes -----------------------------------------------------------------
+
+
+def _texts(body: dict) -> list[str]:
+    return [p["text"] for p in body["messages"][0]["content"] if p["type"] == "text"]
+
+
+def test_a_study_folder_is_one_request_and_one_line(tmp_path: Path):
+    from tests.support.series import write_ct_series
+
+    folder = tmp_path / "study"
+    write_ct_series(folder, 90)
+    answer = json.dumps(
+        {
+            "body_region": "head",
+            "contrast_enhanced": False,
+            "findings": [],
+            "incidental_findings": [],
+            "impression": "Normal.",
+        }
+    )
+    with ModelServer(Script(answers=[answer], model=SERVER_MODEL)) as running:
+        proc = analyze("--study", str(folder), "--retries", "0", base_url=running.base_url)
+        requests = list(running.requests)
+    assert proc.returncode == 0, proc.stderr
+    (line,) = json_lines(proc.stdout)
+    assert line["input"] == str(folder) and line["template"] == "ct-volume" and line["valid"]
+    assert line["provenance"]["series_slices"] == 90
+    assert len(line["provenance"]["image_sha256"]) == 85
+    (request,) = requests
+    texts = _texts(request.body)
+    assert texts[1:-1] == [f"SLICE {k}" for k in range(1, 86)]
+
+
+def test_prior_and_current_are_one_request(tmp_path: Path):
+    prior, current = tmp_path / "prior.png", tmp_path / "current.png"
+    prior.write_bytes(png_bytes(seed=5))
+    current.write_bytes(png_bytes(seed=6))
+    answer = json.dumps(
+        {"overall_change": "unchanged", "changes": [], "current_findings": [], "impression": "-"}
+    )
+    with ModelServer(Script(answers=[answer], model=SERVER_MODEL)) as running:
+        proc = analyze(str(current), "--prior", str(prior), base_url=running.base_url)
+        (request,) = running.requests
+    (line,) = json_lines(proc.stdout)
+    assert line["template"] == "cxr-compare" and line["valid"], line
+    assert line["input"] == str(current) and line["prior"] == str(prior)
+    kinds = [p["type"] for p in request.body["messages"][0]["content"]]
+    assert kinds == ["image_url", "image_url", "text"]
+    assert [i["role"] for i in line["provenance"]["inputs"]] == ["prior", "current"]
+
+
+def test_a_target_gives_boxes_in_original_pixels(tmp_path: Path):
+    from PIL import Image
+
+    image = tmp_path / "portrait.png"
+    Image.new("L", (600, 900), 100).save(image)
+    answer = '[{"box_2d": [0, 0, 1000, 1000], "label": "left lung"}]'
+    with ModelServer(Script(answers=[answer], model=SERVER_MODEL)) as running:
+        proc = analyze(
+            str(image), "--target", "left lung", "--no-structured-output",
+            base_url=running.base_url,
+        )  # fmt: skip
+    (line,) = json_lines(proc.stdout)
+    assert line["template"] == "cxr-localize" and line["valid"], line
+    assert line["boxes"] == [
+        {"label": "left lung", "box_2d": [0.0, 0.0, 1000.0, 1000.0], "xyxy": [0, 0, 600, 900]}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (("--study", "x", "y.png"), "Give --study alone"),
+        (("a.png", "b.png", "--prior", "p.png"), "exactly one current image"),
+        (("a.png", "--template", "cxr-localize"), "should locate"),
+        ((), "Give images or folders"),
+    ],
+)
+def test_wrong_mode_combinations_exit_2_with_a_sentence(arguments, message):
+    proc = analyze(*arguments, base_url="http://127.0.0.1:9/v1")
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
