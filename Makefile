@@ -1,6 +1,7 @@
 # Two commands that work on a fresh machine with Python 3.11:
 #   make run   - create .venv if needed, install the pinned runtime requirements, start the app
-#   make test  - create .venv if needed, install the test requirements (+ Debian chromium), run every test
+#   make test  - create .venv if needed, install the test requirements (+ Debian chromium and
+#                postgresql), run every test
 # Re-running is fast: installs happen only when a requirements file changed.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
@@ -35,6 +36,7 @@ lint: $(VENV)/.installed-dev
 
 test: $(VENV)/.installed-dev lint
 	bash scripts/ensure-chromium.sh
+	bash scripts/ensure-postgresql.sh
 	$(PY) -m pytest
 
 bench: $(VENV)/.installed-dev

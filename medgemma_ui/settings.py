@@ -53,6 +53,8 @@ class GenerationDefaults:
 @dataclass(frozen=True)
 class FeedbackSettings:
     db_path: Path = Path("data/feedback.sqlite3")
+    # MEDGEMMA_FEEDBACK_DB as a postgresql:// URL (it may hold a password): PostgreSQL instead.
+    db_url: str = field(default="", repr=False)
     session_label: str = ""
     admin_password: str = field(default="", repr=False)
     dataset_repo: str = ""
@@ -68,14 +70,27 @@ class FeedbackSettings:
                 "MEDGEMMA_FEEDBACK_DATASET must be a dataset repo id like org/name, "
                 f"got {dataset_repo!r}."
             )
+        db = read_str(env, "MEDGEMMA_FEEDBACK_DB")
+        is_url = db.startswith(("postgresql://", "postgres://"))
+        if "://" in db and not is_url:
+            raise SettingsError(
+                "MEDGEMMA_FEEDBACK_DB must be a file path (SQLite) or a postgresql:// URL, "
+                f"got a URL with the scheme {db.split('://')[0]!r}."
+            )
         return cls(
-            db_path=Path(read_str(env, "MEDGEMMA_FEEDBACK_DB") or "data/feedback.sqlite3"),
+            db_path=Path(db if db and not is_url else "data/feedback.sqlite3"),
+            db_url=db if is_url else "",
             session_label=read_str(env, "MEDGEMMA_SESSION_LABEL"),
             admin_password=read_str(env, "MEDGEMMA_ADMIN_PASSWORD"),
             dataset_repo=dataset_repo,
             dataset_token=read_str(env, "MEDGEMMA_FEEDBACK_TOKEN") or read_str(env, "HF_TOKEN"),
             keep_images=read_bool(env, "MEDGEMMA_FEEDBACK_KEEP_IMAGES", False),
         )
+
+    @property
+    def db_target(self) -> Path | str:
+        """What `FeedbackStore(...)` opens: the PostgreSQL URL when set, else the SQLite file."""
+        return self.db_url or self.db_path
 
 
 @dataclass(frozen=True)

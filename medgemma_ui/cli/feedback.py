@@ -1,6 +1,8 @@
-"""`python -m medgemma_ui feedback export|stats`: read the clinician feedback store.
+"""`python -m medgemma_ui feedback export|stats|import`: read, summarise or merge the clinician
+feedback store.
 
-Reads the database at MEDGEMMA_FEEDBACK_DB (or --db). Exports never include image bytes.
+The store is MEDGEMMA_FEEDBACK_DB (or --db): a SQLite file, or a postgresql:// URL. Exports never
+include image bytes and are written with mode 0600.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "feedback", help="export or summarise feedback", description=__doc__
+        "feedback", help="export, summarise or import feedback", description=__doc__
     )
     actions = parser.add_subparsers(dest="action", required=True)
 
@@ -29,31 +31,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", type=Path, help="database file (default: MEDGEMMA_FEEDBACK_DB)")
+    parser.add_argument(
+        "--db", help="SQLite file or postgresql:// URL (default: MEDGEMMA_FEEDBACK_DB)"
+    )
     parser.add_argument("--session", help="only this session label")
+
+
+def _target(args: argparse.Namespace) -> Path | str:
+    from medgemma_ui.feedback.store import is_postgres_url
+    from medgemma_ui.settings import Settings
+
+    if args.db is None:
+        return Settings.from_env().feedback.db_target
+    return args.db if is_postgres_url(args.db) else Path(args.db)
 
 
 def run(args: argparse.Namespace) -> int:
     from medgemma_ui.feedback import FeedbackStore
-    from medgemma_ui.settings import Settings
+    from medgemma_ui.feedback.export import export_to_file
 
-    db = args.db if args.db is not None else Settings.from_env().feedback.db_path
-    if not db.exists():
+    target = _target(args)
+    if isinstance(target, Path) and not target.exists():
         print(
-            f"No feedback database at {db}; set MEDGEMMA_FEEDBACK_DB or pass --db.", file=sys.stderr
+            f"No feedback database at {target}; set MEDGEMMA_FEEDBACK_DB or pass --db.",
+            file=sys.stderr,
         )
         return 2
-    with FeedbackStore(db) as store:
+    with FeedbackStore(target) as store:
         if args.action == "stats":
             print(json.dumps(store.stats(session_label=args.session), indent=2, ensure_ascii=False))
             return 0
         if args.out is None:
             n = store.export(args.fmt, sys.stdout, session_label=args.session)
         else:
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = args.out.with_name(args.out.name + ".partial")
-            with tmp.open("w", encoding="utf-8", newline="") as out:
-                n = store.export(args.fmt, out, session_label=args.session)
-            tmp.replace(args.out)  # never leave a half-written export under the real name
+            # never a half-written export under the real name; mode 0600
+            n = export_to_file(store, args.fmt, args.out, session_label=args.session)
     print(f"Exported {n} ratings" + (f" to {args.out}" if args.out else ""), file=sys.stderr)
     return 0

@@ -10,10 +10,16 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import os
 from collections.abc import Iterable
-from typing import Any, Literal, TextIO
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
+from medgemma_ui.feedback.files import open_private, private_folder
 from medgemma_ui.feedback.record import FeedbackRecord
+
+if TYPE_CHECKING:
+    from medgemma_ui.feedback.store import FeedbackStore
 
 ExportFormat = Literal["csv", "jsonl"]
 EXPORT_FORMATS: tuple[ExportFormat, ...] = ("csv", "jsonl")
@@ -68,3 +74,22 @@ def write_export(
         writer.writerow([_csv_cell(name, row[name]) for name in EXPORT_FIELDS])
         n += 1
     return n
+
+
+def export_to_file(
+    store: FeedbackStore, fmt: ExportFormat, path: Path | str, *, session_label: str | None = None
+) -> int:
+    """Write an export to `path` (mode 0600; missing folders are created 0700) and return how
+    many records it holds. It is written beside the target first and renamed, so a reader never
+    sees half an export under the real name."""
+    path = Path(path)
+    private_folder(path.parent)
+    partial = path.with_name(path.name + ".partial")
+    try:
+        with open_private(partial, newline="") as out:
+            count = store.export(fmt, out, session_label=session_label)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return count

@@ -1,11 +1,12 @@
 """Keep feedback beyond an ephemeral disk: JSON Lines shards pushed to a private Hub dataset.
 
-SQLite stays the source of truth. When a dataset repo and a token are configured, each saved record
-is also appended as one JSON line to `feedback/feedback-<uuid>.jsonl` (one shard per process, so
-processes never write the same file) in a local folder that `huggingface_hub.CommitScheduler`
-pushes every few minutes. A changed rating is appended again with the same `id`; readers keep the
-line with the latest `updated_at`. With `keep_images`, the prepared JPEG goes to
-`images/<sha256>.jpg` beside the shards (one file per distinct image, not base64 inside the lines).
+The store (SQLite or PostgreSQL) stays the source of truth. When a dataset repo and a token are
+configured, each saved record is also appended as one JSON line to
+`feedback/feedback-<uuid>.jsonl` (one shard per process, so processes never write the same file)
+in a local folder that `huggingface_hub.CommitScheduler` pushes every few minutes. A changed
+rating is appended again with the same `id`; readers keep the line with the latest `updated_at`.
+With `keep_images`, the prepared JPEG goes to `images/<sha256>.jpg` beside the shards (one file
+per distinct image, not base64 inside the lines). Shards and images are files of mode 0600.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from medgemma_ui.feedback.export import export_row
+from medgemma_ui.feedback.files import open_private, private_folder, write_private_bytes
+from medgemma_ui.feedback.postgres import describe_url
 from medgemma_ui.feedback.record import FeedbackRecord
 from medgemma_ui.feedback.store import FeedbackStore
 from medgemma_ui.redaction import redact
@@ -56,7 +59,7 @@ class HubShardWriter:
         self.keep_images = keep_images
         self.lock: Any = scheduler.lock if scheduler is not None else threading.Lock()
         self.shard = self.folder / "feedback" / f"feedback-{uuid.uuid4().hex}.jsonl"
-        self.shard.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(self.shard.parent)
 
     def __call__(self, record: FeedbackRecord) -> None:
         self.write(record)
@@ -67,16 +70,16 @@ class HubShardWriter:
         with self.lock:
             if keep:
                 self._write_image(record.image_sha256, record.image_jpeg or b"")
-            with self.shard.open("a", encoding="utf-8") as f:
+            with open_private(self.shard, "a") as f:
                 f.write(line)
 
     def _write_image(self, sha256: str, jpeg: bytes) -> None:
         target = self.folder / "images" / f"{sha256}.jpg"
         if target.exists():
             return
-        target.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(target.parent)
         tmp = target.with_name(f".{sha256}.{os.getpid()}.tmp")  # dot files: never uploaded
-        tmp.write_bytes(jpeg)
+        write_private_bytes(tmp, jpeg)
         os.replace(tmp, target)
 
 
@@ -99,7 +102,11 @@ def describe_destination(settings: Settings | FeedbackSettings) -> str:
     """One sentence for the start-up log and the UI: where feedback is going."""
     fb = _feedback(settings)
     on_spaces = isinstance(settings, Settings) and settings.server.on_spaces
-    here = f"Feedback is saved to {fb.db_path} on this machine"
+    here = (
+        f"Feedback is saved to the PostgreSQL database {describe_url(fb.db_url)}"
+        if fb.db_url
+        else f"Feedback is saved to {fb.db_path} on this machine"
+    )
     if fb.dataset_repo and fb.dataset_token:
         if _hub_offline():
             return (
@@ -116,6 +123,8 @@ def describe_destination(settings: Settings | FeedbackSettings) -> str:
             "(MEDGEMMA_FEEDBACK_TOKEN or HF_TOKEN), so nothing is pushed to "
             f"{fb.dataset_repo}."
         )
+    if fb.db_url:
+        return f"{here}."
     if on_spaces:
         return (
             f"{here}; this Space's disk is wiped on restart — set MEDGEMMA_FEEDBACK_DATASET "
@@ -165,14 +174,15 @@ def start_hub_sync(
 def open_store(
     settings: Settings | FeedbackSettings, *, hf_api: HfApi | None = None
 ) -> FeedbackStore:
-    """The app's store: local SQLite, plus the Hub shard writer when configured. Logs where
-    feedback goes (and the data-governance warning when images are kept)."""
+    """The app's store: SQLite, or PostgreSQL when MEDGEMMA_FEEDBACK_DB is a postgresql:// URL,
+    plus the Hub shard writer when configured. Logs where feedback goes (and the data-governance
+    warning when images are kept)."""
     fb = _feedback(settings)
-    store = FeedbackStore(fb.db_path, keep_images=fb.keep_images)
+    store = FeedbackStore(fb.db_target, keep_images=fb.keep_images)
     store.count()  # create and migrate now, so a bad path fails at start-up, not at first rating
     log.info("%s", describe_destination(settings))
     if fb.keep_images:
-        where = f" in {fb.db_path}"
+        where = f" in {store.describe()}"
         if hub_configured(fb):
             where += f" and the dataset {fb.dataset_repo}"
         log.warning(KEEP_IMAGES_WARNING.format(where=where))
@@ -184,6 +194,6 @@ def open_store(
                 "Could not start pushing feedback to %s (%s); it stays only in %s.",
                 fb.dataset_repo,
                 redact(str(exc)),
-                fb.db_path,
+                store.describe(),
             )
     return store

@@ -1,28 +1,56 @@
-"""Schema versions of the feedback database, tracked in `PRAGMA user_version`.
+"""Schema versions of the feedback database: one set of steps for SQLite and PostgreSQL.
 
-`MIGRATIONS[i]` takes a database from version i to i + 1. To change the schema, append one function;
-never edit a step that has shipped. All pending steps run in one `BEGIN IMMEDIATE` transaction, so a
-crash mid-migration leaves the previous version intact and concurrent openers wait rather than race.
+`MIGRATIONS[i]` takes a database from version i to i + 1. To change the schema, append one
+function; never edit a step that has shipped. A step gets the open connection (`sqlite3` or
+`psycopg`, both have `.execute(sql)`) and writes SQL both accept; `dialect(conn)` says which it
+is for the rare type that differs (BLOB is BYTEA in PostgreSQL).
+
+All pending steps run in one transaction that first takes the database's migration lock, so a
+crash mid-migration leaves the previous version intact and several replicas starting at once
+wait for each other instead of racing: SQLite's `BEGIN IMMEDIATE` (the version is in
+`PRAGMA user_version`), PostgreSQL's `pg_advisory_xact_lock` (the version is in the one-row table
+`medgemma_schema`).
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from typing import Any, Literal
+
+Dialect = Literal["sqlite", "postgresql"]
+Step = Callable[[Any], None]
+# pg_advisory_xact_lock key: any constant shared by every replica ("medgemma" in ASCII).
+PG_MIGRATION_LOCK = 0x6D6564_67656D6D
 
 
 class SchemaVersionError(RuntimeError):
     """The database was written by a newer version of the app than this one."""
 
 
-def _v1(conn: sqlite3.Connection) -> None:
+def dialect(conn: Any) -> Dialect:
+    return "sqlite" if isinstance(conn, sqlite3.Connection) else "postgresql"
+
+
+def _text_key(conn: Any) -> str:
+    # Ids and ISO timestamps are compared and sorted byte-wise in both databases, so exports
+    # come out in the same order whatever collation a PostgreSQL database was created with.
+    return 'TEXT COLLATE "C"' if dialect(conn) == "postgresql" else "TEXT"
+
+
+def _blob(conn: Any) -> str:
+    return "BYTEA" if dialect(conn) == "postgresql" else "BLOB"
+
+
+def _v1(conn: Any) -> None:
     # No column may hold a file name or DICOM tag: the image is known only by its hash.
+    key = _text_key(conn)
     conn.execute(
-        """
+        f"""
         CREATE TABLE feedback (
-            id                   TEXT PRIMARY KEY NOT NULL,
-            created_at           TEXT NOT NULL,
-            updated_at           TEXT NOT NULL,
+            id                   {key} PRIMARY KEY NOT NULL,
+            created_at           {key} NOT NULL,
+            updated_at           {key} NOT NULL,
             session_label        TEXT NOT NULL DEFAULT '',
             reviewer             TEXT NOT NULL DEFAULT '',
             image_sha256         TEXT NOT NULL CHECK (length(image_sha256) = 64),
@@ -30,7 +58,7 @@ def _v1(conn: sqlite3.Connection) -> None:
             template_version     TEXT NOT NULL DEFAULT '',
             backend              TEXT NOT NULL,
             model                TEXT NOT NULL DEFAULT '',
-            generation_json      TEXT NOT NULL DEFAULT '{}',
+            generation_json      TEXT NOT NULL DEFAULT '{{}}',
             raw_answers_json     TEXT NOT NULL DEFAULT '[]',
             parsed_json          TEXT NOT NULL DEFAULT 'null',
             valid                INTEGER NOT NULL CHECK (valid IN (0, 1)),
@@ -38,11 +66,11 @@ def _v1(conn: sqlite3.Connection) -> None:
             overall_rating       TEXT
                 CHECK (overall_rating IS NULL
                        OR overall_rating IN ('agree', 'partly_agree', 'disagree')),
-            finding_ratings_json TEXT NOT NULL DEFAULT '{}',
+            finding_ratings_json TEXT NOT NULL DEFAULT '{{}}',
             missed_findings      TEXT NOT NULL DEFAULT '',
             corrected_impression TEXT NOT NULL DEFAULT '',
             comment              TEXT NOT NULL DEFAULT '',
-            timings_json         TEXT NOT NULL DEFAULT '{}'
+            timings_json         TEXT NOT NULL DEFAULT '{{}}'
         )
         """
     )
@@ -50,16 +78,16 @@ def _v1(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX feedback_session ON feedback (session_label)")
     # Kept only when MEDGEMMA_FEEDBACK_KEEP_IMAGES is on; one row per distinct image.
     conn.execute(
-        """
+        f"""
         CREATE TABLE images (
             sha256 TEXT PRIMARY KEY NOT NULL CHECK (length(sha256) = 64),
-            jpeg   BLOB NOT NULL
+            jpeg   {_blob(conn)} NOT NULL
         )
         """
     )
 
 
-def _v2(conn: sqlite3.Connection) -> None:
+def _v2(conn: Any) -> None:
     # Provenance of the rated answer, and the per-finding review of the workspace (issue 12).
     for column, default in (
         ("provenance_json", "{}"),
@@ -69,35 +97,49 @@ def _v2(conn: sqlite3.Connection) -> None:
         conn.execute(f"ALTER TABLE feedback ADD COLUMN {column} TEXT NOT NULL DEFAULT '{default}'")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
+MIGRATIONS: list[Step] = [_v1, _v2]
 
 
 def user_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
-def migrate(
-    conn: sqlite3.Connection,
-    migrations: list[Callable[[sqlite3.Connection], None]] | None = None,
-) -> int:
+def schema_version(conn: Any) -> int:
+    """The version a database is at (0: empty)."""
+    if dialect(conn) == "sqlite":
+        return user_version(conn)
+    if conn.execute("SELECT to_regclass('medgemma_schema')").fetchone()[0] is None:
+        return 0
+    row = conn.execute("SELECT version FROM medgemma_schema").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _newer(current: int, target: int) -> SchemaVersionError:
+    return SchemaVersionError(
+        f"The feedback database is at schema version {current}, but this version of "
+        f"medgemma_ui knows only up to {target}. Upgrade the app, or point "
+        "MEDGEMMA_FEEDBACK_DB at another database; the database was left untouched."
+    )
+
+
+def migrate(conn: Any, migrations: list[Step] | None = None) -> int:
     """Bring the database up to date and return its version.
 
-    `conn` must be in autocommit mode (`isolation_level=None`). Raises `SchemaVersionError` for a
-    database newer than the known steps, rather than guessing at its layout.
+    `conn` must be in autocommit mode (`isolation_level=None` for sqlite3, `autocommit=True` for
+    psycopg). Raises `SchemaVersionError` for a database newer than the known steps, rather than
+    guessing at its layout.
     """
     steps = MIGRATIONS if migrations is None else migrations
     target = len(steps)
+    if dialect(conn) == "postgresql":
+        return _migrate_postgresql(conn, steps)
     if user_version(conn) == target:
         return target
     conn.execute("BEGIN IMMEDIATE")
     try:
         current = user_version(conn)  # another process may have migrated while we waited
         if current > target:
-            raise SchemaVersionError(
-                f"The feedback database is at schema version {current}, but this version of "
-                f"medgemma_ui knows only up to {target}. Upgrade the app, or point "
-                "MEDGEMMA_FEEDBACK_DB at another file; the database was left untouched."
-            )
+            raise _newer(current, target)
         for step in steps[current:]:
             step(conn)
         conn.execute(f"PRAGMA user_version = {target:d}")
@@ -105,4 +147,21 @@ def migrate(
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+    return target
+
+
+def _migrate_postgresql(conn: Any, steps: list[Step]) -> int:
+    target = len(steps)
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (PG_MIGRATION_LOCK,))
+        conn.execute("CREATE TABLE IF NOT EXISTS medgemma_schema (version INTEGER NOT NULL)")
+        row = conn.execute("SELECT version FROM medgemma_schema").fetchone()
+        if row is None:
+            conn.execute("INSERT INTO medgemma_schema (version) VALUES (0)")
+        current = int(row[0]) if row else 0
+        if current > target:
+            raise _newer(current, target)
+        for step in steps[current:]:
+            step(conn)
+        conn.execute("UPDATE medgemma_schema SET version = %s", (target,))
     return target

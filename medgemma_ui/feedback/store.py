@@ -1,10 +1,14 @@
-"""The feedback store: SQLite in WAL mode, safe across threads and processes.
+"""The feedback store: SQLite (the default: one file, WAL mode) or PostgreSQL (several replicas).
+
+`FeedbackStore(target)` opens SQLite for a path and PostgreSQL for a `postgresql://` URL; both
+keep the same promises, tested by one suite run against each: nothing acknowledged is lost, a
+saved-again record keeps its `created_at`, and exports are byte-identical.
 
 Every method is blocking and short. From async code (Gradio handlers) call it off the event loop:
 `record_id = await asyncio.to_thread(store.save, record)`.
 
-Durability: `synchronous=FULL` by default. In WAL mode NORMAL is already safe against a killed
-process, but FULL also keeps the last commits across a power cut or an OS crash; a rating a
+SQLite durability: `synchronous=FULL` by default. In WAL mode NORMAL is already safe against a
+killed process, but FULL also keeps the last commits across a power cut or an OS crash; a rating a
 clinician saw confirmed must survive both. Measured cost: see README "Performance / Feedback store".
 """
 
@@ -16,10 +20,12 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
+from medgemma_ui.feedback.files import private_file, private_folder
 from medgemma_ui.feedback.migrations import migrate
 from medgemma_ui.feedback.record import AGREEMENT_SCORE, OVERALL_RATINGS, FeedbackRecord, utc_now
 
@@ -28,6 +34,7 @@ log = logging.getLogger(__name__)
 Synchronous = Literal["NORMAL", "FULL", "EXTRA"]
 # Called after a save has committed (e.g. the Hub shard writer); failures are logged, not raised.
 SaveListener = Callable[[FeedbackRecord], None]
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 _COLUMNS = (
     "id",
@@ -67,13 +74,23 @@ _JSON_COLUMNS = {
     "added_findings_json": "added_findings",
 }
 _UPDATABLE = [c for c in _COLUMNS if c not in ("id", "created_at")]
+_INSERT = f"INSERT INTO feedback ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 _UPSERT = (
-    f"INSERT INTO feedback ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
-    f"ON CONFLICT(id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _UPDATABLE)}"
+    f"{_INSERT} ON CONFLICT(id) DO UPDATE SET "
+    f"{', '.join(f'{c} = excluded.{c}' for c in _UPDATABLE)}"
 )
+# An imported record replaces the stored one only when it is newer, so importing the same file
+# twice, or an older copy of a record, changes nothing.
+_IMPORT = f"{_UPSERT} WHERE excluded.updated_at > feedback.updated_at"
+_KEEP_IMAGE = "INSERT INTO images (sha256, jpeg) VALUES (?, ?) ON CONFLICT(sha256) DO NOTHING"
 _SELECT = f"SELECT {', '.join('f.' + c for c in _COLUMNS)}, i.sha256 IS NOT NULL"
 _FROM = "FROM feedback f LEFT JOIN images i ON i.sha256 = f.image_sha256"
 _SELECT_WITH_IMAGE = f"SELECT {', '.join('f.' + c for c in _COLUMNS)}, i.jpeg"
+IMPORT_BATCH = 500
+
+
+def is_postgres_url(target: object) -> bool:
+    return isinstance(target, str) and target.startswith(POSTGRES_SCHEMES)
 
 
 def _to_row(record: FeedbackRecord, updated_at: str) -> tuple[Any, ...]:
@@ -90,7 +107,7 @@ def _to_row(record: FeedbackRecord, updated_at: str) -> tuple[Any, ...]:
     return tuple(values[c] for c in _COLUMNS)
 
 
-def _from_row(row: tuple[Any, ...], image: bytes | None = None) -> FeedbackRecord:
+def _from_row(row: tuple[Any, ...] | list[Any], image: bytes | None = None) -> FeedbackRecord:
     data: dict[str, Any] = {}
     for column, value in zip(_COLUMNS, row, strict=False):
         if column in _JSON_COLUMNS:
@@ -98,16 +115,227 @@ def _from_row(row: tuple[Any, ...], image: bytes | None = None) -> FeedbackRecor
         else:
             data[column] = value
     data["valid"] = bool(data["valid"])
-    data["image_jpeg"] = image
+    data["image_jpeg"] = None if image is None else bytes(image)
     return FeedbackRecord(**data)
 
 
+class Writer:
+    """One open write transaction: `execute` with `?` placeholders (translated for psycopg)."""
+
+    def __init__(self, run: Callable[[str, tuple[Any, ...]], Any]) -> None:
+        self._run = run
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        return self._run(sql, params)
+
+
 class FeedbackStore:
+    """Clinician feedback: `FeedbackStore("data/feedback.sqlite3")` or
+    `FeedbackStore("postgresql://user@host/db")`. The SQL and the record conversion are here;
+    the two subclasses only connect and run transactions."""
+
+    keep_images: bool
+    listeners: list[SaveListener]
+
+    def __new__(cls, target: Path | str, **kwargs: Any) -> FeedbackStore:
+        if cls is FeedbackStore:
+            if is_postgres_url(target):
+                from medgemma_ui.feedback.postgres import PostgresFeedbackStore
+
+                cls = PostgresFeedbackStore
+            else:
+                cls = SQLiteFeedbackStore
+        return super().__new__(cls)
+
+    # -- what a subclass provides ---------------------------------------------------------------
+
+    def _transaction(self) -> Any:  # a context manager yielding a Writer
+        raise NotImplementedError
+
+    def _fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def _snapshot(self, sql: str, params: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+        """Rows of one query read in one consistent snapshot, streamed."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """Where the ratings are, for logs (never a password)."""
+        raise NotImplementedError
+
+    def __enter__(self) -> FeedbackStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def save(self, record: FeedbackRecord) -> str:
+        """Insert the record, or replace the one with the same id; returns the id.
+
+        Saving an existing id again (a changed rating) keeps its `created_at` and sets `updated_at`
+        to now. The image bytes are stored only when the store keeps images.
+        """
+        if not isinstance(record, FeedbackRecord):
+            raise TypeError(f"save() takes a FeedbackRecord, got {type(record).__name__}.")
+        row = _to_row(record, utc_now())
+        with self._transaction() as tx:
+            tx.execute(_UPSERT, row)
+            if self.keep_images and record.image_jpeg is not None:
+                tx.execute(_KEEP_IMAGE, (record.image_sha256, record.image_jpeg))
+        if self.listeners:
+            stored = self.get(record.id, with_image=self.keep_images)
+            for listener in self.listeners:
+                try:
+                    listener(stored)  # type: ignore[arg-type]
+                except Exception:
+                    log.exception("feedback listener failed; the rating is safe in the store")
+        return record.id
+
+    def import_records(self, records: Iterable[FeedbackRecord]) -> dict[str, int]:
+        """Load records as they are (their own `created_at` and `updated_at`), idempotently by id:
+        a record not in the store is added, one newer than the stored copy replaces it, and an
+        older or equal copy changes nothing. Returns `{"added", "updated", "unchanged"}`.
+
+        Runs in batches of `IMPORT_BATCH` records, one transaction each; several imports may run
+        at once (the counts are then each import's own view).
+        """
+        counts = {"added": 0, "updated": 0, "unchanged": 0}
+        batch: dict[str, FeedbackRecord] = {}
+
+        def flush() -> None:
+            if not batch:
+                return
+            ids = tuple(batch)
+            marks = ", ".join("?" * len(ids))
+            with self._transaction() as tx:
+                stored = dict(
+                    tx.execute(f"SELECT id, updated_at FROM feedback WHERE id IN ({marks})", ids)
+                )
+                for record in batch.values():
+                    tx.execute(_IMPORT, _to_row(record, record.updated_at))
+                    if self.keep_images and record.image_jpeg is not None:
+                        tx.execute(_KEEP_IMAGE, (record.image_sha256, record.image_jpeg))
+                    before = stored.get(record.id)
+                    if before is None:
+                        counts["added"] += 1
+                    elif record.updated_at > before:
+                        counts["updated"] += 1
+                    else:
+                        counts["unchanged"] += 1
+            batch.clear()
+
+        for record in records:
+            if not isinstance(record, FeedbackRecord):
+                raise TypeError(f"import_records takes records, got {type(record).__name__}.")
+            previous = batch.get(record.id)
+            if previous is not None:
+                # The same id twice (a Hub shard appends every change): keep the latest.
+                counts["unchanged"] += 1
+                if record.updated_at <= previous.updated_at:
+                    continue
+            batch[record.id] = record
+            if len(batch) >= IMPORT_BATCH:
+                flush()
+        flush()
+        return counts
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def get(self, record_id: str, *, with_image: bool = True) -> FeedbackRecord | None:
+        """The record with this id, or None."""
+        if with_image:
+            rows = self._fetchall(f"{_SELECT_WITH_IMAGE} {_FROM} WHERE f.id = ?", (record_id,))
+            return _from_row(rows[0][:-1], rows[0][-1]) if rows else None
+        rows = self._fetchall(f"{_SELECT} {_FROM} WHERE f.id = ?", (record_id,))
+        return _from_row(rows[0][:-1]) if rows else None
+
+    def count(self, *, session_label: str | None = None) -> int:
+        where, params = self._where(session_label)
+        return int(self._fetchall(f"SELECT count(*) {_FROM} {where}", params)[0][0])
+
+    def iter_all(self, *, session_label: str | None = None) -> Iterator[FeedbackRecord]:
+        """Every record, oldest first, read in one consistent snapshot (without image bytes)."""
+        for record, _ in self._iter(session_label):
+            yield record
+
+    def _iter(self, session_label: str | None) -> Iterator[tuple[FeedbackRecord, bool]]:
+        where, params = self._where(session_label)
+        sql = f"{_SELECT} {_FROM} {where} ORDER BY f.created_at, f.id"
+        for row in self._snapshot(sql, params):
+            yield _from_row(row[:-1]), bool(row[-1])
+
+    def stats(self, *, session_label: str | None = None) -> dict[str, Any]:
+        """Counts by overall rating and agreement rates (agree 1, partly 0.5, disagree 0).
+
+        Returns `{"total", "rated", "by_overall": {rating: n, ..., "unrated": n},
+        "agreement": rate | None, "by_template": {id: {"n", "rate"}}, "by_backend": {...}}`;
+        rates are over rated records only, None when none is rated.
+        """
+        where, params = self._where(session_label)
+        rows = self._fetchall(
+            f"SELECT f.overall_rating, f.template_id, f.backend {_FROM} {where}", params
+        )
+        by_overall = dict.fromkeys(OVERALL_RATINGS, 0) | {"unrated": 0}
+        groups: dict[str, dict[str, list[float]]] = {"by_template": {}, "by_backend": {}}
+        scores: list[float] = []
+        total = 0
+        for rating, template_id, backend in rows:
+            total += 1
+            if rating is None:
+                by_overall["unrated"] += 1
+                continue
+            by_overall[rating] += 1
+            score = AGREEMENT_SCORE[rating]
+            scores.append(score)
+            groups["by_template"].setdefault(template_id, []).append(score)
+            groups["by_backend"].setdefault(backend, []).append(score)
+
+        def summary(values: list[float]) -> dict[str, Any]:
+            return {"n": len(values), "rate": sum(values) / len(values)}
+
+        return {
+            "total": total,
+            "rated": len(scores),
+            "by_overall": by_overall,
+            "agreement": sum(scores) / len(scores) if scores else None,
+            **{name: {k: summary(v) for k, v in sorted(g.items())} for name, g in groups.items()},
+        }
+
+    def export(
+        self,
+        fmt: Literal["csv", "jsonl"],
+        out: TextIO,
+        *,
+        session_label: str | None = None,
+    ) -> int:
+        """Write every record to `out` as CSV or JSON Lines; returns the number written.
+
+        Image bytes are never exported; `image_kept` says whether the store holds the JPEG.
+        Open files for CSV with `newline=""`.
+        """
+        from medgemma_ui.feedback.export import write_export
+
+        return write_export(self._iter(session_label), fmt, out)
+
+    @staticmethod
+    def _where(session_label: str | None) -> tuple[str, tuple[Any, ...]]:
+        if session_label is None:
+            return "", ()
+        return "WHERE f.session_label = ?", (session_label,)
+
+
+class SQLiteFeedbackStore(FeedbackStore):
     """Clinician feedback in one SQLite file, created (with parent folders) on first use.
 
-    One connection per thread and per process (a forked child opens its own). Writes are single
-    `BEGIN IMMEDIATE` transactions, so concurrent writers queue on the lock (up to
-    `busy_timeout_ms`) instead of failing or losing rows.
+    The file, and the WAL and shared-memory files beside it, have mode 0600; folders the store
+    creates have mode 0700. One connection per thread and per process (a forked child opens its
+    own). Writes are single `BEGIN IMMEDIATE` transactions, so concurrent writers queue on the
+    lock (up to `busy_timeout_ms`) instead of failing or losing rows.
     """
 
     def __init__(
@@ -125,17 +353,25 @@ class FeedbackStore:
         self.keep_images = keep_images
         self.synchronous = synchronous
         self.busy_timeout_ms = busy_timeout_ms
-        self.listeners: list[SaveListener] = list(listeners or [])
+        self.listeners = list(listeners or [])
         self._local = threading.local()
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._migrated_pid: int | None = None
         self._connections: list[tuple[int, sqlite3.Connection]] = []
 
+    def describe(self) -> str:
+        return str(self.path)
+
     # -- connections ---------------------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(self.path.parent)
+        private_file(self.path)  # before SQLite creates it: its WAL and SHM files copy this mode
+        for suffix in ("-wal", "-shm"):
+            beside = self.path.with_name(self.path.name + suffix)
+            if beside.exists():
+                private_file(beside)
         conn = sqlite3.connect(
             self.path,
             timeout=self.busy_timeout_ms / 1000,
@@ -191,138 +427,32 @@ class FeedbackStore:
             self._connections.clear()
             self._local = threading.local()
 
-    def __enter__(self) -> FeedbackStore:
-        return self
+    # -- primitives ----------------------------------------------------------------------------
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # -- writes --------------------------------------------------------------------------------
-
-    def save(self, record: FeedbackRecord) -> str:
-        """Insert the record, or replace the one with the same id; returns the id.
-
-        Saving an existing id again (a changed rating) keeps its `created_at` and sets `updated_at`
-        to now. The image bytes are stored only when the store keeps images.
-        """
-        if not isinstance(record, FeedbackRecord):
-            raise TypeError(f"save() takes a FeedbackRecord, got {type(record).__name__}.")
-        row = _to_row(record, utc_now())
+    @contextmanager
+    def _transaction(self) -> Iterator[Writer]:
         conn = self._conn()
         # Threads of one process queue on this lock instead of SQLite's busy handler, which
         # polls with sleeps of up to 100 ms; other processes still meet the SQLite lock.
         with self._write_lock:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                conn.execute(_UPSERT, row)
-                if self.keep_images and record.image_jpeg is not None:
-                    conn.execute(
-                        "INSERT OR IGNORE INTO images (sha256, jpeg) VALUES (?, ?)",
-                        (record.image_sha256, record.image_jpeg),
-                    )
+                yield Writer(lambda sql, params: conn.execute(sql, params).fetchall())
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-        if self.listeners:
-            stored = self.get(record.id, with_image=self.keep_images)
-            for listener in self.listeners:
-                try:
-                    listener(stored)  # type: ignore[arg-type]
-                except Exception:
-                    log.exception("feedback listener failed; the rating is safe in %s", self.path)
-        return record.id
 
-    # -- reads ---------------------------------------------------------------------------------
+    def _fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        return self._conn().execute(sql, params).fetchall()
 
-    def get(self, record_id: str, *, with_image: bool = True) -> FeedbackRecord | None:
-        """The record with this id, or None."""
-        conn = self._conn()
-        if with_image:
-            row = conn.execute(f"{_SELECT_WITH_IMAGE} {_FROM} WHERE f.id = ?", (record_id,))
-            found = row.fetchone()
-            return None if found is None else _from_row(found[:-1], found[-1])
-        found = conn.execute(f"{_SELECT} {_FROM} WHERE f.id = ?", (record_id,)).fetchone()
-        return None if found is None else _from_row(found[:-1])
-
-    def count(self, *, session_label: str | None = None) -> int:
-        where, params = self._where(session_label)
-        return int(self._conn().execute(f"SELECT count(*) {_FROM} {where}", params).fetchone()[0])
-
-    def iter_all(self, *, session_label: str | None = None) -> Iterator[FeedbackRecord]:
-        """Every record, oldest first, read in one consistent snapshot (without image bytes)."""
-        for record, _ in self._iter(session_label):
-            yield record
-
-    def _iter(self, session_label: str | None) -> Iterator[tuple[FeedbackRecord, bool]]:
+    def _snapshot(self, sql: str, params: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
         self._conn()  # creates and migrates the database if needed
-        where, params = self._where(session_label)
         # Its own connection, so a slow consumer never holds this thread's connection mid-read.
         conn = self._connect()
         try:
             conn.execute("BEGIN")
-            cursor = conn.execute(f"{_SELECT} {_FROM} {where} ORDER BY f.created_at, f.id", params)
-            for row in cursor:
-                yield _from_row(row[:-1]), bool(row[-1])
+            yield from conn.execute(sql, params)
             conn.execute("COMMIT")
         finally:
             conn.close()
-
-    def stats(self, *, session_label: str | None = None) -> dict[str, Any]:
-        """Counts by overall rating and agreement rates (agree 1, partly 0.5, disagree 0).
-
-        Returns `{"total", "rated", "by_overall": {rating: n, ..., "unrated": n},
-        "agreement": rate | None, "by_template": {id: {"n", "rate"}}, "by_backend": {...}}`;
-        rates are over rated records only, None when none is rated.
-        """
-        where, params = self._where(session_label)
-        rows = self._conn().execute(
-            f"SELECT f.overall_rating, f.template_id, f.backend {_FROM} {where}", params
-        )
-        by_overall = dict.fromkeys(OVERALL_RATINGS, 0) | {"unrated": 0}
-        groups: dict[str, dict[str, list[float]]] = {"by_template": {}, "by_backend": {}}
-        scores: list[float] = []
-        total = 0
-        for rating, template_id, backend in rows:
-            total += 1
-            if rating is None:
-                by_overall["unrated"] += 1
-                continue
-            by_overall[rating] += 1
-            score = AGREEMENT_SCORE[rating]
-            scores.append(score)
-            groups["by_template"].setdefault(template_id, []).append(score)
-            groups["by_backend"].setdefault(backend, []).append(score)
-
-        def summary(values: list[float]) -> dict[str, Any]:
-            return {"n": len(values), "rate": sum(values) / len(values)}
-
-        return {
-            "total": total,
-            "rated": len(scores),
-            "by_overall": by_overall,
-            "agreement": sum(scores) / len(scores) if scores else None,
-            **{name: {k: summary(v) for k, v in sorted(g.items())} for name, g in groups.items()},
-        }
-
-    def export(
-        self,
-        fmt: Literal["csv", "jsonl"],
-        out: TextIO,
-        *,
-        session_label: str | None = None,
-    ) -> int:
-        """Write every record to `out` as CSV or JSON Lines; returns the number written.
-
-        Image bytes are never exported; `image_kept` says whether the store holds the JPEG.
-        Open files for CSV with `newline=""`.
-        """
-        from medgemma_ui.feedback.export import write_export
-
-        return write_export(self._iter(session_label), fmt, out)
-
-    @staticmethod
-    def _where(session_label: str | None) -> tuple[str, tuple[Any, ...]]:
-        if session_label is None:
-            return "", ()
-        return "WHERE f.session_label = ?", (session_label,)

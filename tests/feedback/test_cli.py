@@ -75,3 +75,20 @@ def test_missing_database_is_a_clear_error_not_a_new_file(
     assert not missing.exists()
     with pytest.raises(SystemExit):
         main(["feedback", "export", "--format", "xlsx", "--db", str(missing)])
+
+
+def test_export_and_stats_read_postgresql_by_url(
+    postgres, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import stat
+
+    url = postgres.new_url()
+    with FeedbackStore(url) as store:
+        for i in range(3):
+            store.save(make_record(i, i))
+    out = tmp_path / "pg.jsonl"
+    assert main(["feedback", "export", "--format", "jsonl", "--db", url, "--out", str(out)]) == 0
+    assert len(out.read_text().splitlines()) == 3
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert main(["feedback", "stats", "--db", url]) == 0
+    assert json.loads(capsys.readouterr().out)["total"] == 3

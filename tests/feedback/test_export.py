@@ -14,8 +14,8 @@ from tests.feedback.factory import comparable, make_record
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
-def test_export_round_trips_through_a_real_file(tmp_path: Path, fmt: str) -> None:
-    store = FeedbackStore(tmp_path / "f.db")
+def test_export_round_trips_through_a_real_file(tmp_path: Path, fmt: str, new_target) -> None:
+    store = FeedbackStore(new_target())
     records = [make_record(w, i) for w in range(2) for i in range(5)]
     records.append(make_record(7, 7, parsed=None, valid=False, raw_answers=[], generation={}))
     for r in records:
@@ -33,8 +33,8 @@ def test_export_round_trips_through_a_real_file(tmp_path: Path, fmt: str) -> Non
         assert comparable(record) == comparable(replace(original, image_jpeg=None))
 
 
-def test_export_filters_by_session_and_rejects_unknown_format(tmp_path: Path) -> None:
-    store = FeedbackStore(tmp_path / "f.db")
+def test_export_filters_by_session_and_rejects_unknown_format(new_target) -> None:
+    store = FeedbackStore(new_target())
     for i in range(6):
         store.save(make_record(i, 0))
     out = io.StringIO()
@@ -71,3 +71,35 @@ def test_any_free_text_survives_both_formats(
         buffer.seek(0)
         (back,) = records_from_export(fmt, buffer)  # type: ignore[arg-type]
         assert back == replace(record, image_jpeg=None)
+
+
+def test_export_file_is_private_and_never_half_written(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from medgemma_ui.feedback.export import export_to_file
+
+    store = FeedbackStore(tmp_path / "f.db")
+    store.save(make_record(0, 0))
+    old = os.umask(0o022)
+    try:
+        out = tmp_path / "exports" / "new" / "ratings.jsonl"
+        assert export_to_file(store, "jsonl", out) == 1
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert stat.S_IMODE(out.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(out.parent.parent.stat().st_mode) == 0o700
+    assert not out.with_name("ratings.jsonl.partial").exists()
+
+    class Broken(Exception):
+        pass
+
+    def fail(*args: object, **kwargs: object) -> int:
+        raise Broken
+
+    store.export = fail  # type: ignore[method-assign]
+    with pytest.raises(Broken):
+        export_to_file(store, "jsonl", out)
+    assert out.read_text().count("\n") == 1  # the earlier export is untouched
+    assert not out.with_name("ratings.jsonl.partial").exists()

@@ -159,3 +159,26 @@ def test_describe_destination_names_where_feedback_goes(monkeypatch: pytest.Monk
     assert "HF_HUB_OFFLINE is set, so nothing is pushed" in describe_destination(synced)
     for text in map(describe_destination, (local, on_spaces, synced, no_token)):
         assert TOKEN not in text
+
+
+def test_shards_and_kept_images_are_private(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    jpeg = b"\xff\xd8 prepared jpeg"
+    sha = hashlib.sha256(jpeg).hexdigest()
+    old = os.umask(0o022)
+    try:
+        writer = HubShardWriter(tmp_path / "hub", keep_images=True)
+        writer(make_record(0, 0, image_sha256=sha, image_jpeg=jpeg))
+    finally:
+        os.umask(old)
+    image = tmp_path / "hub" / "images" / f"{sha}.jpg"
+    for path, expected in (
+        (writer.shard, 0o600),
+        (image, 0o600),
+        (writer.shard.parent, 0o700),
+        (image.parent, 0o700),
+        (tmp_path / "hub", 0o700),
+    ):
+        assert stat.S_IMODE(path.stat().st_mode) == expected, path

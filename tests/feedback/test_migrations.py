@@ -98,3 +98,75 @@ def test_failing_step_rolls_back_everything(tmp_path: Path) -> None:
         migrate(conn, [*MIGRATIONS, broken])
     assert user_version(conn) == 0
     assert conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+
+
+# -- PostgreSQL: the same steps, under an advisory lock ----------------------------------------
+
+
+def test_postgresql_gets_the_same_schema_and_replicas_migrate_at_once(postgres) -> None:
+    import threading
+
+    import psycopg
+
+    from medgemma_ui.feedback.migrations import schema_version
+
+    url = postgres.new_url()
+    errors: list[BaseException] = []
+    start = threading.Barrier(6)
+
+    def replica() -> None:
+        try:
+            start.wait(timeout=30)
+            with psycopg.connect(url, autocommit=True) as conn:
+                assert migrate(conn) == len(MIGRATIONS)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=replica) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert schema_version(conn) == len(MIGRATIONS)
+        assert conn.execute("SELECT count(*) FROM medgemma_schema").fetchone()[0] == 1
+        columns = {
+            r[0]
+            for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = 'feedback'"
+            )
+        }
+    sqlite_conn = connect(Path(postgres.folder) / "compare.db")
+    migrate(sqlite_conn)
+    assert columns == {r[1] for r in sqlite_conn.execute("PRAGMA table_info(feedback)")}
+
+
+def test_newer_postgresql_database_is_refused_untouched(postgres) -> None:
+    import psycopg
+
+    url = postgres.new_url()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE medgemma_schema (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO medgemma_schema VALUES (7)")
+    with pytest.raises(SchemaVersionError, match="schema version 7, but this version"):
+        FeedbackStore(url).count()
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert conn.execute("SELECT to_regclass('feedback')").fetchone()[0] is None
+
+
+def test_failing_postgresql_step_rolls_back_everything(postgres) -> None:
+    import psycopg
+
+    url = postgres.new_url()
+
+    def broken(conn) -> None:
+        conn.execute("CREATE TABLE half_done (x INTEGER)")
+        raise RuntimeError("step failed")
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        with pytest.raises(RuntimeError, match="step failed"):
+            migrate(conn, [*MIGRATIONS, broken])
+        assert conn.execute("SELECT to_regclass('feedback')").fetchone()[0] is None
+        assert conn.execute("SELECT to_regclass('half_done')").fetchone()[0] is None

@@ -34,3 +34,26 @@ def test_feedback_settings_from_env() -> None:
 def test_malformed_dataset_repo_is_refused(repo: str) -> None:
     with pytest.raises(SettingsError, match="MEDGEMMA_FEEDBACK_DATASET must be a dataset repo id"):
         FeedbackSettings.from_env({"MEDGEMMA_FEEDBACK_DATASET": repo})
+
+
+def test_a_postgresql_url_selects_postgresql_and_is_never_shown() -> None:
+    url = "postgresql://medgemma:s3cret@db.internal:5432/feedback"
+    fb = FeedbackSettings.from_env({"MEDGEMMA_FEEDBACK_DB": url})
+    assert fb.db_url == url and fb.db_target == url
+    assert fb.db_path == Path("data/feedback.sqlite3")  # the Hub shards' folder stays local
+    assert "s3cret" not in repr(fb)
+    plain = FeedbackSettings.from_env({"MEDGEMMA_FEEDBACK_DB": "/srv/fb.sqlite3"})
+    assert plain.db_target == Path("/srv/fb.sqlite3") and plain.db_url == ""
+    with pytest.raises(SettingsError, match="a file path \\(SQLite\\) or a postgresql:// URL"):
+        FeedbackSettings.from_env({"MEDGEMMA_FEEDBACK_DB": "mysql://x@y/z"})
+
+
+def test_the_destination_sentence_names_postgresql_without_the_password() -> None:
+    from medgemma_ui.feedback import describe_destination
+
+    fb = FeedbackSettings(db_url="postgresql://medgemma:s3cret@db.internal:5432/feedback")
+    sentence = describe_destination(fb)
+    assert sentence == (
+        "Feedback is saved to the PostgreSQL database "
+        "postgresql://medgemma@db.internal:5432/feedback."
+    )

@@ -17,6 +17,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
+from medgemma_ui.feedback.export import export_to_file
 from medgemma_ui.settings import Settings
 from medgemma_ui.ui.services import Services
 
@@ -218,10 +219,9 @@ async def load_review(password: str, session: str, services: Services) -> tuple:
 
 def _export_file(services: Services, fmt: str, session: str | None) -> tuple[str, int]:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    folder = Path(tempfile.mkdtemp(prefix="medgemma-export-"))
+    folder = Path(tempfile.mkdtemp(prefix="medgemma-export-"))  # mode 0700
     path = folder / f"feedback-{stamp}.{fmt}"
-    with path.open("w", encoding="utf-8", newline="") as out:
-        count = services.feedback_store.export(fmt, out, session_label=session)  # type: ignore[arg-type]
+    count = export_to_file(services.feedback_store, fmt, path, session_label=session)  # type: ignore[arg-type]
     return str(path), count
 
 
