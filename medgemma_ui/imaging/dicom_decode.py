@@ -15,6 +15,7 @@ import numpy as np
 import pydicom
 from PIL import Image
 from pydicom.dataset import Dataset
+from pydicom.encaps import get_frame
 from pydicom.uid import (
     JPEG2000,
     UID,
@@ -22,15 +23,18 @@ from pydicom.uid import (
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
     JPEG2000Lossless,
+    JPEG2000TransferSyntaxes,
     JPEGBaseline8Bit,
     JPEGLSLossless,
     JPEGLSNearLossless,
+    JPEGLSTransferSyntaxes,
+    JPEGTransferSyntaxes,
     RLELossless,
 )
 
 from medgemma_ui.settings import ImageLimits
 
-from . import j2k_reduced, safe_decode
+from . import bounds, j2k_reduced, safe_decode
 from .colour import colour_to_8bit, palette_to_rgb
 from .errors import ImageError
 from .greyscale import render_grey
@@ -70,6 +74,8 @@ def read_dataset(data: bytes) -> Dataset:
                 if implicit
                 else (ExplicitVRLittleEndian if little else ExplicitVRBigEndian)
             )
+    except MemoryError:
+        raise  # prepare() says so in a sentence; no other reason is true
     except Exception as exc:
         raise ImageError(
             "This DICOM file could not be read; it is damaged or incomplete, so export it again.",
@@ -215,6 +221,8 @@ def decode_frame(ds: Dataset, index: int | None, bits: int) -> np.ndarray:
     try:
         # gdcm isolated, Rust panics caught
         arr = safe_decode.decode(ds, index, preferred, as_rgb=not ybr_by_pillow)
+    except MemoryError:
+        raise  # prepare() says so in a sentence; no other reason is true
     except Exception as exc:
         raise _decode_error(exc, ds, bits) from exc
     if ybr_by_pillow and arr.dtype == np.uint8 and arr.ndim == 3 and arr.shape[-1] == 3:
@@ -226,6 +234,32 @@ def decode_frame(ds: Dataset, index: int | None, bits: int) -> np.ndarray:
     return arr
 
 
+def check_codestream(
+    ds: Dataset, index: int, count: int, header: tuple[int, int, int], limits: ImageLimits
+) -> None:
+    """The compressed frame's own header against the DICOM header and the limits
+    (`bounds.py`), before any decoder allocates what the codestream claims."""
+    ts = getattr(ds, "file_meta", Dataset()).get("TransferSyntaxUID")
+    if ts in JPEG2000TransferSyntaxes:
+        check = bounds.check_j2k
+    elif ts in JPEGTransferSyntaxes or ts in JPEGLSTransferSyntaxes:
+        check = bounds.check_jpeg
+    else:
+        return
+    try:
+        offsets = None
+        if "ExtendedOffsetTable" in ds and "ExtendedOffsetTableLengths" in ds:
+            offsets = (ds.ExtendedOffsetTable, ds.ExtendedOffsetTableLengths)
+        frame = get_frame(ds.PixelData, index, number_of_frames=count, extended_offsets=offsets)
+    except Exception as exc:
+        raise ImageError(
+            "This DICOM's compressed pixel data is damaged or incomplete (its frames cannot be "
+            "found); copy or export the file again.",
+            kind="corrupt",
+        ) from exc
+    check(frame, limits, header=header, what=f"DICOM's {_ts_name(ds) or 'compressed'} frame")
+
+
 def render_dicom(
     data: bytes,
     *,
@@ -235,6 +269,7 @@ def render_dicom(
 ) -> Rendered:
     """Decode one frame of a DICOM file to 8-bit pixels (before padding and resizing)."""
     limits = limits or ImageLimits()
+    bounds.check_deflated(data, limits)  # before pydicom inflates it all at once
     ds = read_dataset(data)
     if len(ds) == 0 and data[128:132] == b"DICM":
         raise ImageError(
@@ -273,6 +308,7 @@ def render_dicom(
     if count > 1:
         warnings.append(f"This file has {count} frames; only frame {k} (0-based) is sent.")
 
+    check_codestream(ds, k, count, (cols, rows, samples), limits)
     # Large greyscale JPEG 2000: only the wavelet levels down to about 896 px are decoded.
     arr = j2k_reduced.decode_reduced(ds, k, count) if samples == 1 else None
     decoded_at = None if arr is None else [int(arr.shape[1]), int(arr.shape[0])]

@@ -185,6 +185,8 @@ def decode_reduced(ds: Dataset, index: int, count: int) -> np.ndarray | None:
         if level == 0:
             return None
         return decode_codestream(frame, header, level, ds)
+    except MemoryError:
+        raise  # a full decode would need more
     except Exception as exc:
         log.debug("reduced JPEG 2000 decode not used: %r", exc)
         return None

@@ -78,10 +78,7 @@ def render(
     except ImageError:
         raise
     except MemoryError as exc:
-        raise ImageError(
-            "This image is too large to process in the memory available; upload a smaller export.",
-            kind="too_large",
-        ) from exc
+        raise ImageError.out_of_memory() from exc
     except Exception as exc:
         raise ImageError(
             "This image could not be read; the file may be damaged or incomplete, so export it "
@@ -110,6 +107,8 @@ def finish(rendered: Rendered) -> PreparedImage:
         else:
             square = to_model_square(rendered.pixels)
         jpeg, quality = encode_jpeg(square)
+    except MemoryError as exc:
+        raise ImageError.out_of_memory() from exc
     except Exception as exc:
         raise ImageError(
             "The image was read but could not be converted for the model; try another export.",

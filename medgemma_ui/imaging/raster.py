@@ -24,6 +24,7 @@ from PIL import (
 
 from medgemma_ui.settings import ImageLimits
 
+from . import bounds
 from .errors import ImageError
 from .info import ImageInfo
 from .rendered import Rendered, check_limits, choose_frame
@@ -55,6 +56,8 @@ def _open(data: bytes) -> Image.Image:
         )
     try:
         return opener(io.BytesIO(data))
+    except MemoryError:
+        raise  # prepare() says so in a sentence; no other reason is true
     except Exception as exc:
         raise ImageError(
             "This image file is damaged or incomplete and cannot be opened; export it again.",
@@ -76,6 +79,7 @@ def render_raster(
     fmt = _FORMAT_NAMES.get(str(im.format), str(im.format or "unknown").lower())
     count = int(getattr(im, "n_frames", 1) or 1)
     check_limits(height, width, count, limits)
+    _check_streams(data, im, limits)
     k = choose_frame(0 if frame is None else frame, count, what="image")  # pages: the first
     warnings: list[str] = []
     try:
@@ -90,7 +94,7 @@ def render_raster(
             width, height = im.size
             warnings.append("The photo was turned upright using its EXIF orientation tag.")
         pixels, used, choices, bits = _to_8bit(im, window, warnings)
-    except ImageError:
+    except (ImageError, MemoryError):
         raise
     except Exception as exc:
         raise ImageError(
@@ -112,6 +116,25 @@ def render_raster(
         warnings=tuple(warnings),
     )
     return Rendered(np.ascontiguousarray(pixels), info)
+
+
+def _check_streams(data: bytes, im: Image.Image, limits: ImageLimits) -> None:
+    """What the decoder will really do, from the compressed data (`bounds.py`): the scans of a
+    JPEG (or of each JPEG in an MPO), and of the JPEG strips or tiles inside a TIFF."""
+    if im.format in {"JPEG", "MPO"}:
+        bounds.check_jpeg(data, limits)
+        return
+    tags = getattr(im, "tag_v2", None) or {}
+    if im.format == "TIFF" and tags.get(259) in (6, 7):  # old- and new-style JPEG compression
+        pieces = len(tags.get(273) or tags.get(324) or ())  # strip or tile offsets
+        scans = data.count(b"\xff\xda")  # at least every SOS marker, and maybe a few more
+        if scans > bounds.MAX_JPEG_SCANS + pieces:
+            raise ImageError(
+                f"This TIFF's JPEG data is split into about {scans} scans for {pieces} strips "
+                "or tiles, far more than real images have, so it was not decoded; export it "
+                "again as PNG or uncompressed TIFF.",
+                kind="too_large",
+            )
 
 
 def _composite_on_black(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:

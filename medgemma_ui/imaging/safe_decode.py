@@ -10,11 +10,16 @@ Found by tests/hardening/test_fuzz_images.py:
   also runs in the child process, under a time limit.
 - pylibjpeg-rle (Rust) panics on some damaged RLE data; pyo3 raises that as `PanicException`, a
   `BaseException`, which `except Exception` does not catch.
+
+The child process dies with the process that started it (an image worker killed over its time
+limit, a server killed with SIGKILL): `_child_start`. It inherits that process's address-space
+limit.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -24,7 +29,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.pixels import get_decoder, pixel_array
 
-from .pools import stop_pool
+from .pools import die_with_parent, exit_when_gone, stop_pool
 
 # Plugins that run in the child process, and how long they may take there.
 ISOLATED_TIMEOUT_S = {"gdcm": 30.0, "pyjpegls": 3.0}
@@ -73,6 +78,8 @@ def decode(
             if plugin in ISOLATED_TIMEOUT_S:
                 return _decode_isolated(ds, index, plugin, as_rgb)
             return pixel_array(ds, index=index, decoding_plugin=plugin, as_rgb=as_rgb)
+        except MemoryError:
+            raise  # another plugin would need as much
         except Exception as exc:
             last = exc
         except BaseException as exc:
@@ -88,6 +95,14 @@ def decode(
     ) from last
 
 
+def _child_start(parent_pid: int) -> None:
+    """The child dies with the process that decodes through it: at once when that process is
+    killed (an image worker over its time limit, a server killed with SIGKILL), by PDEATHSIG,
+    and within a second by the watch, where PDEATHSIG is not available."""
+    die_with_parent()
+    exit_when_gone(parent_pid, every_s=0.5)
+
+
 def _child_decode(ds: Dataset, index: int | None, plugin: str, as_rgb: bool) -> np.ndarray:
     return pixel_array(ds, index=index, decoding_plugin=plugin, as_rgb=as_rgb)
 
@@ -99,7 +114,10 @@ def _decode_isolated(
     with _pool_lock:
         if _pool is None:
             _pool = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn")
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_child_start,
+                initargs=(os.getpid(),),
             )
         pool = _pool
     try:

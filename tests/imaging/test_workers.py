@@ -17,6 +17,7 @@ from pydicom.data import get_testdata_file
 from medgemma_ui.imaging import ImageError, prepare
 from medgemma_ui.imaging.workers import PreparePool
 from medgemma_ui.settings import ImageLimits, ServerSettings, SettingsError
+from tests.hardening.bombs import progressive_jpeg
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "medgemma_ui" / "templates" / "data" / "examples"
@@ -74,21 +75,25 @@ def test_bytes_in_and_the_image_error_keeps_its_kind(pool):
     assert caught.value.kind == "bad_request" and "Frame 3 does not exist" in str(caught.value)
 
 
-def test_a_worker_killed_mid_request_is_replaced_and_the_request_retried(pool, caplog):
+def test_a_worker_killed_mid_request_fails_that_request_once_and_is_replaced(pool, caplog):
+    """One job per worker: the job whose worker died is refused with a sentence, never run
+    again (a hostile file would cost twice), and the next job gets a fresh worker."""
     pids = [future.result(timeout=60) for future in pool.warm()]
-    big = get_testdata_file("RG1_J2KR.dcm")  # a few hundred ms of decoding: time to kill
+    slow = progressive_jpeg(7000, 240, "RGB")  # seconds of decoding: time to kill
 
-    async def kill_during() -> bytes:
-        task = asyncio.create_task(pool.prepare(big))
-        await asyncio.sleep(0.1)
+    async def kill_during() -> None:
+        task = asyncio.create_task(pool.prepare(slow))
+        await asyncio.sleep(0.5)
         for pid in pids:
             os.kill(pid, signal.SIGKILL)
-        return (await task).jpeg
+        await task
 
-    jpeg = asyncio.run(kill_during())
-    assert caplog.text.count("the pool was restarted") == 1
-    assert jpeg == prepare(big).jpeg
+    with pytest.raises(ImageError) as caught:
+        asyncio.run(kill_during())
+    assert caught.value.kind == "corrupt" and "stopped unexpectedly" in str(caught.value)
+    assert caplog.text.count("an image worker died") == 1
     assert _wait_gone(pids) == []
+    assert asyncio.run(pool.prepare(CT)).jpeg == prepare(CT).jpeg
 
 
 def test_a_preparation_over_the_time_limit_is_stopped_with_a_sentence():
@@ -162,9 +167,8 @@ def test_a_gradio_upload_path_reaches_the_worker_as_a_plain_str(pool):
     [future.result(timeout=60) for future in pool.warm()]
     upload = NamedString(CT)
     assert asyncio.run(pool.prepare(upload)).jpeg == prepare(CT).jpeg
-    executor = pool._current()
-    for _ in range(pool.workers):
-        loaded = executor.submit(_worker_modules).result(timeout=60)
+    for slot in pool._slots:
+        loaded = slot.executor.submit(_worker_modules).result(timeout=60)
         assert not [name for name in loaded if name.split(".")[0] in {"gradio", "pandas"}]
 
 
