@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from starlette.middleware import Middleware
 
-from medgemma_ui.ui.access import make_auth
+from medgemma_ui.ui.access import CALLER, make_auth
 from medgemma_ui.ui.components import (
     examples,
     feedback_panel,
@@ -20,6 +21,7 @@ from medgemma_ui.ui.components import (
 from medgemma_ui.ui.handlers import analyze as analyze_handlers
 from medgemma_ui.ui.handlers import result_view
 from medgemma_ui.ui.handlers.result_view import FEEDBACK_OUTPUTS, RESULT_OUTPUTS
+from medgemma_ui.ui.middleware import Guard
 from medgemma_ui.ui.refs import by_component, named_inputs
 from medgemma_ui.ui.services import Services, create_services
 
@@ -57,6 +59,7 @@ def build_demo(services: Services | None = None) -> gr.Blocks:
         feedback_panel.listen(refs, services, demo, analysis_event)
         review_tab.listen(refs, services)
     demo.queue(default_concurrency_limit=None, max_size=services.settings.server.queue_size)
+    demo.temp_file_sets.append(services.exports)  # review exports go with the uploads
     return demo
 
 
@@ -74,17 +77,39 @@ ANALYZE_INPUTS = {
     "temperature": "temperature",
     "structured": "structured",
     "retries": "retries",
+    # Study modes (MedGemma 1.5): the prior image, a series' files, what to locate.
+    "prior_path": "prior",
+    "study_paths": "study_files",
+    "target": "target",
 }
 ANALYZE_OUTPUTS = ("preview", "shown_image", *RESULT_OUTPUTS)
 
 
 def _wire_analysis(refs: dict[str, Any], services: Services) -> Any:
     async def analyze(
-        named: dict[str, Any], oauth_token: gr.OAuthToken | None, progress: gr.Progress
+        named: dict[str, Any],
+        oauth_token: gr.OAuthToken | None,
+        progress: gr.Progress,
+        request: gr.Request | None,
     ):
-        services.require_access(oauth_token)
-        async for update in analyze_handlers.analyze(named, services, progress):
-            yield by_component(refs, update)
+        who = services.identify(request, oauth_token)
+        steps = analyze_handlers.analyze(named, services, progress)
+        try:
+            while True:
+                # Each step runs for this caller (their share of the image workers, their
+                # uploads), whichever task Gradio runs it in.
+                token = CALLER.set(who)
+                try:
+                    update = await anext(steps)
+                except StopAsyncIteration:
+                    break
+                finally:
+                    CALLER.reset(token)
+                yield by_component(refs, update)
+        finally:
+            close = getattr(steps, "aclose", None)  # an async generator: stop it too
+            if close is not None:
+                await close()
 
     def start_feedback() -> dict:
         named = {**result_view.feedback_analysing(), "confirmation": ""}
@@ -165,4 +190,8 @@ def launch_options(services: Services) -> dict[str, Any]:
         "theme": gr.themes.Soft(primary_hue="blue", neutral_hue="slate"),
         # A global cap on running jobs, async ones included: keep it above the backend limits.
         "max_threads": max(40, 4 * services.settings.backends.concurrency),
+        # What the server enforces below Gradio's routes (ui/middleware.py).
+        "app_kwargs": {"middleware": [Middleware(Guard, services=services)]},
+        # The sign-in page shows the sentence of a login refused for now (HTTP 429).
+        "head": (ASSETS / "login-wait.html").read_text(encoding="utf-8") if auth else None,
     }

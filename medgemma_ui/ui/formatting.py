@@ -71,7 +71,11 @@ def facts_summary_markdown(info: ImageInfo) -> str:
 
 def provenance_markdown(provenance: Any) -> str:
     """The compact line under a result: what exactly was sent, to what."""
-    images = ", ".join(f"`{sha[:12]}`" for sha in provenance.image_sha256)
+    shas = provenance.image_sha256
+    if len(shas) > 3:  # a series: the count and the ends; every hash is in the JSON below
+        images = f"{len(shas)} images, `{shas[0][:12]}` … `{shas[-1][:12]}`"
+    else:
+        images = ", ".join(f"`{sha[:12]}`" for sha in shas)
     where = []
     if provenance.frame_count > 1 and provenance.frame_index is not None:
         where.append(f"frame {provenance.frame_index + 1} of {provenance.frame_count}")

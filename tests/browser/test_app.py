@@ -41,7 +41,7 @@ def preview_src(page: Page) -> str:
 
 def choose(page: Page, elem_id: str, option: str) -> None:
     page.locator(f"#{elem_id} input").click()
-    page.get_by_role("option", name=option).click()
+    page.get_by_role("option", name=option, exact=True).click()
 
 
 def test_dicom_preview_window_and_analysis(page: Page, app_url: str):
@@ -51,7 +51,7 @@ def test_dicom_preview_window_and_analysis(page: Page, app_url: str):
     first = preview_src(page)
     expect(page.locator("#facts-summary")).to_contain_text("CT")
     expect(page.locator("#window input")).to_have_value(
-        "MedGemma CT encoding (3 windows as RGB)", timeout=TIMEOUT_MS
+        "MedGemma 1.5 CT encoding (3 windows as RGB)", timeout=TIMEOUT_MS
     )
 
     # The file's modality picks the CT template; the clinician can still change it.

@@ -174,9 +174,13 @@ def listen(refs: Refs, services: Services, demo: gr.Blocks, analysis_event: Any)
         comment: str,
         reviewer: str,
         session_label: str,
+        box_correction: str = "",
+        request: gr.Request | None = None,
         oauth_token: gr.OAuthToken | None = None,
     ) -> tuple:
-        services.require_access(oauth_token)
+        # With logins on, the rating's reviewer is the login, whatever the name box says (that
+        # box is only a label this browser remembers).
+        who = services.identify(request, oauth_token)
         saved_id, message = await feedback_handlers.save_feedback(
             result,
             shown_image,
@@ -187,9 +191,10 @@ def listen(refs: Refs, services: Services, demo: gr.Blocks, analysis_event: Any)
             added,
             corrected,
             comment,
-            reviewer,
+            who.login or reviewer,
             session_label,
             services,
+            box_correction=box_correction,
         )
         return saved_id, message, reviewer
 
@@ -207,6 +212,7 @@ def listen(refs: Refs, services: Services, demo: gr.Blocks, analysis_event: Any)
             refs["comment"],
             refs["reviewer"],
             refs["session_label"],
+            refs["box_correction"],
         ],
         outputs=[refs["feedback_id"], refs["confirmation"], refs["reviewer_memory"]],
         api_name="save_feedback",
@@ -215,7 +221,10 @@ def listen(refs: Refs, services: Services, demo: gr.Blocks, analysis_event: Any)
 
     def restore_reviewer(remembered: str, request: gr.Request) -> tuple:
         session = request.query_params.get("session") if request else None
-        return remembered or "", session or services.settings.feedback.session_label
+        login = getattr(request, "username", None)
+        # Signed in with a password: ratings are saved under the login, so the box shows it.
+        reviewer = gr.update(value=login, interactive=False) if login else remembered or ""
+        return reviewer, session or services.settings.feedback.session_label
 
     demo.load(
         restore_reviewer,

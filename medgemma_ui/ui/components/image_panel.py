@@ -35,6 +35,33 @@ def render(max_frames: int) -> Refs:
         elem_id="upload",
         height=120,
     )
+    # What a study template takes besides the image; shown when such a template is chosen.
+    study_files = gr.File(
+        label="Series: the DICOM files of one CT or MR series (up to 85 slices are sent)",
+        file_count="multiple",
+        type="filepath",
+        visible=False,
+        elem_id="study-files",
+        height=120,
+    )
+    prior = gr.File(
+        label="Prior image (the earlier examination; the upload above is the current one)",
+        file_count="single",
+        type="filepath",
+        visible=False,
+        elem_id="prior-upload",
+        height=100,
+    )
+    target = gr.Dropdown(
+        label="What to locate",
+        choices=[],
+        value="",
+        allow_custom_value=True,  # any structure can be typed
+        visible=False,
+        interactive=True,
+        elem_id="target",
+        info="Left and right are the patient's.",
+    )
     with gr.Row(equal_height=False, elem_id="image-controls"):
         window = gr.Dropdown(
             label="Window",
@@ -69,18 +96,56 @@ def render(max_frames: int) -> Refs:
         buttons=["fullscreen"],
         elem_id="preview",
     )
+    # What a study sent (a numbered strip, or prior and current side by side) and the boxes a
+    # localisation gave, drawn on the image that was sent.
+    sent_strip = gr.Gallery(
+        label="Slices sent to the model, in order",
+        columns=6,
+        height=260,
+        visible=False,
+        elem_id="sent-strip",
+        object_fit="contain",
+        format="png",  # the JPEGs sent, not re-encoded lossily
+    )
+    compare_view = gr.ImageSlider(
+        label="Prior | current, as sent (drag to compare)",
+        type="pil",
+        format="png",
+        visible=False,
+        elem_id="compare-view",
+    )
+    boxes_view = gr.AnnotatedImage(
+        label="Boxes the model gave, on the image it was sent",
+        visible=False,
+        elem_id="boxes-view",
+        format="png",
+    )
+    box_correction = gr.Textbox(
+        value="",  # an API default: no correction
+        label="Correct the box",
+        visible=False,
+        interactive=True,
+        elem_id="box-correction",
+    )
     facts_summary = gr.Markdown("", elem_id="facts-summary")
     warnings = gr.Markdown("", elem_id="image-warnings", elem_classes=["warnings"])
     with gr.Accordion("Image facts", open=False, elem_id="facts-accordion"):
         facts = gr.Markdown("", elem_id="facts")
     return {
         "upload": upload,
+        "study_files": study_files,
+        "prior": prior,
+        "target": target,
         "window": window,
         "frame": frame,
         "facts_summary": facts_summary,
         "facts": facts,
         "warnings": warnings,
         "preview": preview,
+        "sent_strip": sent_strip,
+        "compare_view": compare_view,
+        "boxes_view": boxes_view,
+        "box_correction": box_correction,
         # The image on screen, as the server prepared it: {"sha256", "template"...}; a rating is
         # accepted only for a result computed from this image.
         "shown_image": gr.State(None),
@@ -92,13 +157,29 @@ def listen(refs: Refs, services: Services, result_names: tuple[str, ...]) -> Non
     names = (*PREVIEW_OUTPUTS, *result_names)
     outputs = [refs[name] for name in names]
 
-    async def on_upload(path: str | None, template: str | None) -> dict:
-        return by_component(refs, await preview_handlers.preview_new_file(path, template, services))
+    # Every event that touches a file runs `acting_for` its caller: with OAuth organisations on,
+    # only signed-in members pass, on the server; the preparation uses the caller's share of
+    # the image workers and may read only their own uploads.
+    async def on_upload(
+        path: str | None,
+        template: str | None,
+        request: gr.Request,
+        oauth_token: gr.OAuthToken | None = None,
+    ) -> dict:
+        with services.acting_for(request, oauth_token):
+            named = await preview_handlers.preview_new_file(path, template, services)
+        return by_component(refs, named)
 
     async def on_adjust(
-        path: str | None, window: str | None, frame: float | None, shown: dict | None
+        path: str | None,
+        window: str | None,
+        frame: float | None,
+        shown: dict | None,
+        request: gr.Request,
+        oauth_token: gr.OAuthToken | None = None,
     ) -> dict:
-        named = await preview_handlers.preview_adjusted(path, window, frame, shown, services)
+        with services.acting_for(request, oauth_token):
+            named = await preview_handlers.preview_adjusted(path, window, frame, shown, services)
         return by_component(refs, named)
 
     common: dict[str, Any] = {
@@ -110,6 +191,22 @@ def listen(refs: Refs, services: Services, result_names: tuple[str, ...]) -> Non
         "trigger_mode": "always_last",
     }
     refs["upload"].change(on_upload, inputs=[refs["upload"], refs["template"]], **common)
+
+    async def on_series(paths: list[str] | None, template: str | None) -> dict:
+        return by_component(refs, await preview_handlers.preview_series(paths, template, services))
+
+    refs["study_files"].change(on_series, inputs=[refs["study_files"], refs["template"]], **common)
+
+    def on_template(template: str | None) -> dict:
+        return by_component(refs, preview_handlers.study_inputs(template))
+
+    refs["template"].change(
+        on_template,
+        inputs=[refs["template"]],
+        outputs=[refs[name] for name in preview_handlers.STUDY_INPUTS],
+        api_visibility="private",
+        queue=False,
+    )
     adjust_inputs = [refs["upload"], refs["window"], refs["frame"], refs["shown_image"]]
     # Only user changes re-render (.input/.release): the upload handler itself sets these values.
     # The slider's .input fires for the arrow keys, typing and dragging; .release after a drag.

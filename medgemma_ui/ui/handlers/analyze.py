@@ -25,8 +25,14 @@ from medgemma_ui.analysis import (
 from medgemma_ui.analysis import analyze as run_analyze
 from medgemma_ui.backends import BackendError
 from medgemma_ui.imaging import ImageError
+from medgemma_ui.templates import AUTO_TEMPLATE, get_template
 from medgemma_ui.ui.handlers.preview import frame_index
-from medgemma_ui.ui.handlers.result_view import empty_result, result_outputs
+from medgemma_ui.ui.handlers.result_view import (
+    boxes_outputs,
+    empty_result,
+    result_outputs,
+    study_views,
+)
 from medgemma_ui.ui.services import Services
 from medgemma_ui.ui.window_labels import window_argument
 
@@ -47,12 +53,29 @@ def _streaming(raw: str, status: str) -> dict[str, Any]:
     return {"raw": raw, "status": status}
 
 
+def _images(inputs: dict[str, Any]) -> list[str]:
+    """A series' files when given (else the one upload, e.g. a multi-frame file); the prior
+    before the current image when a prior is given."""
+    template = inputs.get("template") or AUTO_TEMPLATE
+    kind = None if template == AUTO_TEMPLATE else get_template(template).input
+    study = [p for p in inputs.get("study_paths") or [] if p]
+    if study and kind in (None, "series"):
+        return study
+    if kind == "prior":
+        prior = inputs.get("prior_path")
+        if not prior:
+            raise _Failure("Upload the prior image too: the template compares two examinations.")
+        return [prior, inputs["file_path"]]
+    return [inputs["file_path"]]
+
+
 def _request(inputs: dict[str, Any], services: Services) -> AnalysisRequest:
     """The request from the page's (or the API's) inputs, given by name."""
     return AnalysisRequest.build(
-        [inputs["file_path"]],
+        _images(inputs),
         services.settings.generation,
         template=inputs["template"],
+        target=inputs.get("target") or None,
         prompt=inputs["prompt"],
         window=window_argument(inputs["window"]),
         frame=frame_index(inputs["frame"]),
@@ -82,7 +105,7 @@ async def analyze(
 async def _analyze(
     inputs: dict[str, Any], services: Services, progress: Any
 ) -> AsyncIterator[dict[str, Any]]:
-    if not inputs["file_path"]:
+    if not inputs["file_path"] and not inputs.get("study_paths"):
         raise _Failure("Upload an image or DICOM file first, or pick one of the examples.")
     try:
         request = _request(inputs, services)
@@ -101,6 +124,7 @@ async def _analyze(
     last_emit = 0.0
     result: AnalysisResult | None = None
     image = None
+    sent: Prepared | None = None
     events = run_analyze(
         request, backend, preparer=services.prepare, backend_slot=services.gate(backend_name)
     )
@@ -116,10 +140,14 @@ async def _analyze(
                     last_emit = now
                     yield _streaming("".join(raw_parts), "Model is answering…")
             elif isinstance(event, Prepared):
-                (image,) = event.images
-                # The image about to be sent is the one on screen, whatever the preview showed.
+                sent = event
+                # The image about to be sent is the one on screen, whatever the preview showed
+                # (the current one of a pair; a series' first slice), and a study's images too.
+                image = event.images[-1] if event.template.input == "prior" else event.images[0]
+                what = "images" if len(event.images) > 1 else "image"
                 yield {
-                    **empty_result(f"Sending the image to {backend.label}…"),
+                    **empty_result(f"Sending the {what} to {backend.label}…"),
+                    **study_views(event.images, event.template),
                     "preview": image.image,
                     "shown_image": {"sha256": image.sha256},
                 }
@@ -136,7 +164,13 @@ async def _analyze(
     except BackendError as exc:
         log.warning("backend %s failed: %s", backend_name, exc.kind)
         raise _Failure(str(exc)) from None
-    if result is None or image is None:
+    if result is None or image is None or sent is None:
         raise _Failure("The analysis ended without a result; please try again.")
     shown_raw = "".join(raw_parts) if result.retries else result.raw
-    yield {**result_outputs(result, shown_raw), "preview": image.image}
+    # The last update holds everything (an API client reads only the last one).
+    yield {
+        **result_outputs(result, shown_raw),
+        **study_views(sent.images, sent.template),
+        **boxes_outputs(result, image),
+        "preview": image.image,
+    }

@@ -12,6 +12,7 @@ from typing import Any
 import gradio as gr
 
 from medgemma_ui.analysis import AnalysisResult
+from medgemma_ui.boxes import iou
 from medgemma_ui.feedback import FeedbackRecord, finding_paths
 from medgemma_ui.ui.services import Services
 
@@ -71,6 +72,7 @@ def build_record(
     reviewer: str,
     session_label: str,
     keep_image: bool,
+    box_correction: str = "",
 ) -> FeedbackRecord:
     known = {path: text for _, path, text in rateable_findings(result)}
     ratings = {p: r for p, r in (finding_ratings or {}).items() if p in known and r}
@@ -79,6 +81,10 @@ def build_record(
         for p, t in (finding_corrections or {}).items()
         if ratings.get(p) == "modify" and t and t.strip() and t.strip() != known[p]
     }
+    corrected_box = box_correction_of(result, box_correction)
+    if corrected_box is not None:
+        corrections[BOX_PATH] = json.dumps(corrected_box)
+        ratings[BOX_PATH] = "modify"
     return FeedbackRecord(
         id=record_id or "",
         session_label=(session_label or "").strip(),
@@ -105,6 +111,41 @@ def build_record(
     )
 
 
+# A localisation's first box: its correction is stored under this finding path, as the JSON text
+# {"label", "model_xyxy", "corrected_xyxy", "iou"} (pixels of the original image).
+BOX_PATH = "boxes[0]"
+
+
+def box_correction_of(result: AnalysisResult, text: str) -> dict[str, Any] | None:
+    """The clinician's corrected box (x0, y0, x1, y1) against the model's, with their overlap;
+    None when there is no box or the numbers are the model's. ValueError for bad numbers."""
+    boxes = result.boxes
+    if not boxes or not (text or "").strip():
+        return None
+    try:
+        numbers = [float(v) for v in text.replace(";", ",").split(",")]
+    except ValueError:
+        raise ValueError("the corrected box must be four numbers: x0, y0, x1, y1.") from None
+    width, height = result.image_info.original_size
+    if len(numbers) != 4:
+        raise ValueError("the corrected box must be four numbers: x0, y0, x1, y1.")
+    x0, y0, x1, y1 = numbers
+    if not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
+        raise ValueError(
+            f"the corrected box must lie inside the image (0–{width} × 0–{height} pixels), "
+            "with x0 < x1 and y0 < y1."
+        )
+    model = list(boxes[0].xyxy)
+    if [round(v, 1) for v in numbers] == model:
+        return None
+    return {
+        "label": boxes[0].label,
+        "model_xyxy": model,
+        "corrected_xyxy": numbers,
+        "iou": iou(model, numbers),
+    }
+
+
 def check_bound(result: AnalysisResult | None, shown_image: dict | None) -> None:
     """A rating is for the result on screen, computed from the image on screen (by hash)."""
     if result is None:
@@ -129,11 +170,13 @@ async def save_feedback(
     reviewer: str,
     session_label: str,
     services: Services,
+    *,
+    box_correction: str = "",
 ) -> tuple[str, str]:
     """Save (or, until the next analysis, update) the rating. Returns (id, confirmation)."""
     check_bound(result, shown_image)
     assert result is not None
-    texts = (added, corrected_impression, comment)
+    texts = (added, corrected_impression, comment, box_correction)
     if not overall and not finding_ratings and not any((t or "").strip() for t in texts):
         raise gr.Error(
             "Choose an overall rating, review a finding or write a comment before saving."
@@ -151,6 +194,7 @@ async def save_feedback(
             reviewer=reviewer,
             session_label=session_label,
             keep_image=services.settings.feedback.keep_images,
+            box_correction=box_correction,
         )
     except ValueError as exc:
         raise gr.Error(f"This rating cannot be saved: {exc}") from None

@@ -6,12 +6,14 @@ with it, so a rating can never be attached to an answer about another image.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 import gradio as gr
 
 from medgemma_ui.imaging import ImageError, PreparedImage
+from medgemma_ui.imaging.series import plan_series
 from medgemma_ui.templates import (
     AUTO_TEMPLATE,
     UnknownTemplateError,
@@ -77,7 +79,7 @@ def frame_index(frame: float | None) -> int | None:
     return int(frame) - 1
 
 
-async def _prepare(path: str, window: str | None, frame: int | None, services: Services):
+async def _prepare(path: str | bytes, window: str | None, frame: int | None, services: Services):
     try:
         return await services.prepare(path, window=window, frame=frame)
     except ImageError as exc:
@@ -107,6 +109,68 @@ async def preview_new_file(
     return {
         **_image(image),
         "template": gr.skip() if suggested is None else suggested,
+        **cleared_result(),
+    }
+
+
+# The inputs a study template takes besides the image, shown only when the template takes them.
+STUDY_INPUTS = ("study_files", "prior", "target")
+
+
+def study_inputs(template_id: str | None) -> dict[str, Any]:
+    """Show the series upload, the prior upload or the target for templates that take them."""
+    try:
+        template = get_template(template_id or "")
+    except UnknownTemplateError:
+        template = None
+    kind = template.input if template else "image"
+    targets = list(template.targets) if template else []
+    return {
+        "study_files": gr.update(visible=kind == "series"),
+        "prior": gr.update(visible=kind == "prior"),
+        "target": gr.update(
+            visible=kind == "target",
+            choices=targets,
+            value=targets[0] if kind == "target" and targets else "",
+        ),
+    }
+
+
+async def preview_series(
+    paths: list[str] | None, template: str | None, services: Services
+) -> dict[str, Any]:
+    """A series' files: its middle slice as it will be sent, how many slices go, and the series
+    template its modality points to. The result on screen is cleared (another input)."""
+    if not paths:
+        return {"template": gr.skip()}
+    try:
+        plan = await asyncio.to_thread(plan_series, list(paths), services.settings.image_limits)
+    except ImageError as exc:
+        log.info("series refused: %s", exc)
+        return _no_image(f"**This series cannot be used.** {exc}")
+    middle = plan.slices[len(plan.slices) // 2]
+    first = await _prepare(middle.source, None, middle.frame, services)
+    if isinstance(first, ImageError):
+        return _no_image(f"**This series cannot be used.** {first}")
+    suggested = suggest_template(first.info, "series")
+    chosen = template if template not in (None, "", AUTO_TEMPLATE) else suggested
+    window = _template_window(chosen, first)
+    image = first
+    if window is not None and window != first.info.window:
+        windowed = await _prepare(middle.source, window, middle.frame, services)
+        if isinstance(windowed, PreparedImage):
+            image = windowed
+    summary = (
+        f"Series: {plan.modality or '?'} · {plan.total} slices, {len(plan.slices)} will be "
+        f"sent · slice {middle.index + 1} shown"
+    )
+    return {
+        **_image(image),
+        "facts_summary": summary,
+        "frame": gr.update(visible=False, value=0),
+        "template": gr.skip()
+        if template not in (None, "", AUTO_TEMPLATE) or not suggested
+        else suggested,
         **cleared_result(),
     }
 

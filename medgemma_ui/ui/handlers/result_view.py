@@ -5,13 +5,15 @@ Each function returns `{output name: value}`; the components map names to their 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import gradio as gr
 
 from medgemma_ui.analysis import AnalysisResult
+from medgemma_ui.imaging import PreparedImage
 from medgemma_ui.reports import invalid_answer_sentence, plain_problem, report_markdown
-from medgemma_ui.templates import AUTO_TEMPLATE, get_template
+from medgemma_ui.templates import AUTO_TEMPLATE, Template, get_template
 from medgemma_ui.ui.formatting import provenance_markdown, timings_markdown
 
 # Outputs of the result area, in the order the analyze API returns them (names are API labels).
@@ -26,7 +28,18 @@ RESULT_OUTPUTS = (
     "timings",
     "result_note",
     "result_state",
+    # What a study sent, and a localisation's boxes (hidden for one image).
+    "sent_strip",
+    "compare_view",
+    "boxes_view",
+    "box_correction",
 )
+
+
+def _hidden() -> Any:
+    return gr.update(value=None, visible=False)
+
+
 # The rating controls whose state follows the result.
 FEEDBACK_FIELDS = ("overall", "added", "corrected", "comment")
 FEEDBACK_OUTPUTS = ("save", "feedback_hint", *FEEDBACK_FIELDS)
@@ -54,6 +67,43 @@ def empty_result(status: str = "") -> dict[str, Any]:
         "timings": "",
         "result_note": "",
         "result_state": None,
+        "sent_strip": _hidden(),
+        "compare_view": _hidden(),
+        "boxes_view": _hidden(),
+        "box_correction": gr.update(value="", visible=False),
+    }
+
+
+def study_views(images: Sequence[PreparedImage], template: Template) -> dict[str, Any]:
+    """The images about to be sent, shown as the model gets them: a series as a numbered strip,
+    a prior and current pair side by side."""
+    if template.input == "series":
+        strip = [(image.image, f"SLICE {k}") for k, image in enumerate(images, 1)]
+        return {"sent_strip": gr.update(value=strip, visible=True)}
+    if template.input == "prior" and len(images) == 2:
+        pair = (images[0].image, images[1].image)
+        return {"compare_view": gr.update(value=pair, visible=True)}
+    return {}
+
+
+def boxes_outputs(result: AnalysisResult, sent: PreparedImage) -> dict[str, Any]:
+    """A localisation's boxes drawn on the image that was sent, and the first box's corner
+    numbers (original pixels) ready to correct."""
+    if result.template_input != "target":
+        return {}
+    boxes = result.boxes
+    drawn = [(box.on_square(), box.label) for box in boxes]
+    first = boxes[0] if boxes else None
+    return {
+        "boxes_view": gr.update(value=(sent.image, drawn), visible=True),
+        "box_correction": gr.update(
+            value=", ".join(f"{v:g}" for v in first.xyxy) if first else "",
+            visible=first is not None,
+            label=f"Correct the {first.label} box: x0, y0, x1, y1 in pixels of the original "
+            "image (saved with your rating, with its overlap)"
+            if first
+            else None,
+        ),
     }
 
 
