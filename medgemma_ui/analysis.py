@@ -211,6 +211,7 @@ class Provenance:
     target: str | None = None
     lead: str = ""
     series_slices: int = 0  # slices in the series before the 85 were chosen (0: no series)
+    request_bytes: int = 0  # the size of the first request's content (images as data URIs)
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -238,6 +239,7 @@ class AnalysisResult:
     target: str | None = None
     lead: str = ""
     series_slices: int = 0
+    request_bytes: int = 0  # the first request's content as sent (images as base64 data URIs)
     analyzed_at: str = field(
         default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds")
     )
@@ -301,6 +303,7 @@ class AnalysisResult:
             target=self.target,
             lead=self.lead,
             series_slices=self.series_slices,
+            request_bytes=self.request_bytes,
         )
 
     @property
@@ -373,6 +376,17 @@ class Preparer(Protocol):
     async def __call__(
         self, source: bytes | str | PathLike[str], *, window: str | None, frame: int | None
     ) -> PreparedImage: ...
+
+
+def request_size(content: Sequence[bytes | str]) -> int:
+    """Bytes of a user turn as sent: each image as a base64 JPEG data URI, each text as UTF-8."""
+    total = 0
+    for part in content:
+        if isinstance(part, bytes):
+            total += len("data:image/jpeg;base64,") + 4 * -(-len(part) // 3)
+        else:
+            total += len(part.encode("utf-8"))
+    return total
 
 
 def _ms_since(start: float) -> float:
@@ -584,6 +598,9 @@ async def run_analysis(
         series_slices=prepared.series_slices,
     )
     jpegs = [each.jpeg for each in prepared.images]
+    result.request_bytes = request_size(
+        template.build_content(jpegs, request.first_prompt(template))
+    )
     first_prompt = prompt = request.first_prompt(template)
     generate_ms = parse_ms = 0.0
     first_token_ms: float | None = None
@@ -619,6 +636,15 @@ async def run_analysis(
                 elif isinstance(event, Completion):
                     completion = event
         except BackendError as exc:
+            if number == 1 and len(jpegs) > 1 and exc.kind in {"too_many_images", "too_large"}:
+                raise BackendError(
+                    exc.kind,
+                    f"{exc} This request held {len(jpegs)} images "
+                    f"({result.request_bytes / 1e6:.1f} MB).",
+                    detail=exc.detail,
+                    retryable=False,
+                    status=exc.status,
+                ) from None
             if number == 1:
                 raise
             # Keep what the first answer gave rather than losing it to a failed retry.

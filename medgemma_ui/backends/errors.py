@@ -5,6 +5,7 @@ Every message and detail passes through `medgemma_ui.redaction.redact` before it
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 
 from medgemma_ui.redaction import redact
@@ -15,6 +16,7 @@ ERROR_KINDS = (
     "waking",
     "rate_limited",
     "too_large",
+    "too_many_images",
     "bad_request",
     "server",
     "cuda",
@@ -102,6 +104,18 @@ def cuda_error(label: str, detail: str, status: int | None = None) -> BackendErr
     )
 
 
+# How servers say a request holds more images than they allow: vLLM ("At most 1 image(s) may be
+# provided in one request", "You set image=2 ... in `--limit-mm-per-prompt`, but passed 3 image
+# items in the same prompt"), and other servers' "too many images".
+_IMAGE_LIMIT_MARKERS = (
+    r"at most \d+ image",
+    r"limit[-_]mm[-_]per[-_]prompt",
+    r"image items in the same prompt",
+    r"too many images",
+    r"number of images .* exceeds",
+)
+
+
 def http_error(
     status: int,
     body: str,
@@ -139,6 +153,13 @@ def http_error(
         return err(
             "not_found",
             f"The {label} was not found at the configured address; check {config_hint}.",
+        )
+    if status in (400, 413, 422) and any(re.search(m, low) for m in _IMAGE_LIMIT_MARKERS):
+        return err(
+            "too_many_images",
+            f"The {label} takes fewer images per request than were sent; raise its image "
+            "limit (vLLM: --limit-mm-per-prompt '{\"image\": 85}'; other servers: their "
+            "images-per-prompt setting) or choose a template that sends one image.",
         )
     if status == 413 or (status in (400, 422) and any(m in low for m in _TOO_LONG_MARKERS)):
         return err(

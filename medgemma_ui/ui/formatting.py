@@ -91,4 +91,9 @@ def provenance_markdown(provenance: Any) -> str:
         + f" · {provenance.backend}, model `{provenance.model or 'unknown'}`"
         + f" · max {provenance.max_tokens} tokens, temperature {provenance.temperature:g}"
         + f" · {retries} · app {provenance.app_version}"
+        + (
+            f" · request {provenance.request_bytes / 1e6:.1f} MB"
+            if len(shas) > 1 and provenance.request_bytes
+            else ""
+        )
     )

@@ -229,3 +229,36 @@ async def test_localisation_asks_for_the_target_and_returns_boxes_in_pixels(
 def test_localisation_needs_a_target():
     with pytest.raises(ValueError, match="should locate"):
         AnalysisRequest((_png(10, 10),), template_id="cxr-localize")
+
+
+async def test_a_server_image_limit_is_one_sentence_naming_the_setting_and_the_size(
+    make_server, make_backend, tmp_path: Path
+):
+    from medgemma_ui.backends import BackendError
+
+    files = write_ct_series(tmp_path / "series", 20)
+    server = make_server(
+        [CT_ANSWER],
+        statuses=[400],
+        error_message="At most 1 image(s) may be provided in one request.",
+    )
+    request = AnalysisRequest(tuple(files), template_id="ct-volume", parse_retries=0)
+    with pytest.raises(BackendError) as caught:
+        await analyze_to_result(request, make_backend(server))
+    message = str(caught.value)
+    assert caught.value.kind == "too_many_images"
+    assert "--limit-mm-per-prompt" in message and "This request held 20 images" in message
+    assert message.endswith("MB).") and "\n" not in message
+
+
+async def test_the_request_size_is_in_the_provenance(make_server, make_backend, tmp_path: Path):
+    files = write_ct_series(tmp_path / "series", 5)
+    server = make_server([CT_ANSWER])
+    request = AnalysisRequest(tuple(files), template_id="ct-volume", parse_retries=0)
+    result = await analyze_to_result(request, make_backend(server))
+    body = server.requests[0].raw.decode()
+    sent_content = json.dumps(server.requests[0].body["messages"][0]["content"])
+    assert result.provenance.request_bytes > 0
+    # The content's own size (images as data URIs, texts), within the JSON punctuation around it.
+    assert 0.95 < result.provenance.request_bytes / len(sent_content) < 1.0
+    assert len(body) > result.provenance.request_bytes
