@@ -37,6 +37,7 @@ lint: $(VENV)/.installed-dev
 test: $(VENV)/.installed-dev lint
 	bash scripts/ensure-chromium.sh
 	bash scripts/ensure-postgresql.sh
+	bash scripts/ensure-orthanc.sh
 	$(PY) -m pytest
 
 bench: $(VENV)/.installed-dev

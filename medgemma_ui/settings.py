@@ -16,6 +16,7 @@ from pathlib import Path
 
 from medgemma_ui.backends.settings import BackendSettings
 from medgemma_ui.env_values import SettingsError, read_bool, read_float, read_int, read_str
+from medgemma_ui.pacs.settings import PacsSettings
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,7 @@ class Settings:
     backends: BackendSettings = field(default_factory=BackendSettings)
     generation: GenerationDefaults = field(default_factory=GenerationDefaults)
     feedback: FeedbackSettings = field(default_factory=FeedbackSettings)
+    pacs: PacsSettings = field(default_factory=PacsSettings)
     templates_dir: Path | None = None
 
     @classmethod
@@ -188,6 +190,7 @@ class Settings:
             backends=BackendSettings.from_env(env),
             generation=GenerationDefaults.from_env(env),
             feedback=FeedbackSettings.from_env(env),
+            pacs=PacsSettings.from_env(env),
             templates_dir=templates_dir_from_env(env),
         )
 
