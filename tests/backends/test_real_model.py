@@ -173,3 +173,43 @@ async def test_local_backend_cancellation_stops_generation(
     )
     await registry.aclose()
     assert events[-1].usage["completion_tokens"] == 2
+
+
+def _series_request(jpeg: bytes, images: int) -> GenerationRequest:
+    content: list[bytes | str] = ["Review the slices below."]
+    for k in range(1, images + 1):
+        content += [jpeg, f"SLICE {k}"]
+    return GenerationRequest((*content, "Describe them."), max_tokens=2)
+
+
+async def test_several_images_go_through_the_real_processor(
+    tiny_gemma_dir: Path, jpeg: bytes
+) -> None:
+    """Each image of a series request is expanded into the prompt by the model's own processor:
+    every added image (with its `SLICE k`) adds the same number of prompt tokens."""
+    registry = BackendRegistry(BackendSettings(configs=(LocalConfig(model=str(tiny_gemma_dir)),)))
+    backend = registry.get("local")
+    try:
+        tokens = []
+        for images in (1, 2, 3):
+            done = (await collect(backend.stream(_series_request(jpeg, images))))[-1]
+            assert isinstance(done, Completion)
+            tokens.append(done.usage["prompt_tokens"])
+    finally:
+        await registry.aclose()
+    first_step, second_step = tokens[1] - tokens[0], tokens[2] - tokens[1]
+    assert first_step == second_step and first_step > 4, tokens
+
+
+async def test_several_images_through_transformers_serve(
+    transformers_server: str, tiny_gemma_dir: Path, jpeg: bytes
+) -> None:
+    config = OpenAIConfig(base_url=transformers_server, model=str(tiny_gemma_dir))
+    settings = BackendSettings(configs=(config,), first_token_timeout_s=60, total_timeout_s=120)
+    registry = BackendRegistry(settings)
+    try:
+        events = await collect(registry.get("openai").stream(_series_request(jpeg, 3)))
+    finally:
+        await registry.aclose()
+    done = events[-1]
+    assert isinstance(done, Completion) and done.finish_reason in {"length", "stop"}
