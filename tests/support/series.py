@@ -16,7 +16,7 @@ def write_ct_series(
     folder: Path,
     count: int = 100,
     *,
-    source: str = "CT_small.dcm",
+    source: str | Path = "CT_small.dcm",
     seed: int = 0,
     with_numbers: bool = True,
     series_uid: str | None = None,
@@ -26,7 +26,8 @@ def write_ct_series(
     slice order. Slice k (1-based) has InstanceNumber k (unless `with_numbers` is False), is k mm
     along the normal, and its pixels are the source's plus 7·k, so every slice's JPEG differs."""
     folder.mkdir(parents=True, exist_ok=True)
-    template = pydicom.dcmread(get_testdata_file(source))
+    path = Path(source) if Path(source).is_file() else get_testdata_file(str(source))
+    template = pydicom.dcmread(path)
     pixels = template.pixel_array.astype(np.int32)
     series_uid = series_uid or generate_uid()
     order = list(range(1, count + 1))
