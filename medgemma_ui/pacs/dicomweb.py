@@ -227,6 +227,9 @@ class DicomwebClient:
         self._session = _session(settings)
         timeout = (min(settings.timeout_s, 10.0), settings.timeout_s)
         self._client = DICOMwebClient(settings.url, session=self._session, timeout=timeout)
+        # dicomweb-client retries any exception up to 5 times with exponential waits (a PACS
+        # that is down took 15 s to say so): one attempt, and the user's sentence says to retry.
+        self._client.set_http_retry_params(retry=False)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

@@ -34,8 +34,8 @@ def run_cli(args: list[str], pacs: PacsData, base_url: str, tmp: Path, **env: st
         MEDGEMMA_DICOMWEB_USER=USER[0],
         MEDGEMMA_DICOMWEB_PASSWORD=USER[1],
         TMPDIR=str(tmp),
-        **env,
     )
+    environment.update(env)
     return subprocess.run(
         [sys.executable, "-m", "medgemma_ui", "analyze", "--dicomweb", pacs.pacs.dicomweb, *args],
         cwd=REPO,
