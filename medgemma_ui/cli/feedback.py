@@ -29,6 +29,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common(stats)
     stats.set_defaults(func=run)
 
+    load = actions.add_parser(
+        "import",
+        help="load JSON Lines exports or Hub shards into the store (idempotent by record id)",
+        description="Load exports (`feedback export --format jsonl`, from any version of the "
+        "app) or the Hub dataset's shards into the store. A record already there is replaced "
+        "only by a newer copy (later updated_at), so importing twice changes nothing and "
+        "several imports may run at once. Lines that are not valid records are listed and "
+        "skipped; the exit status is then 1.",
+    )
+    load.add_argument("files", nargs="+", type=Path, help="JSON Lines files, or folders of them")
+    load.add_argument(
+        "--db", help="SQLite file or postgresql:// URL (default: MEDGEMMA_FEEDBACK_DB)"
+    )
+    load.set_defaults(func=run_import)
+
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -68,3 +83,19 @@ def run(args: argparse.Namespace) -> int:
             n = export_to_file(store, args.fmt, args.out, session_label=args.session)
     print(f"Exported {n} ratings" + (f" to {args.out}" if args.out else ""), file=sys.stderr)
     return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from medgemma_ui.feedback import FeedbackStore
+    from medgemma_ui.feedback.importer import import_files
+    from medgemma_ui.settings import Settings
+
+    keep_images = Settings.from_env().feedback.keep_images
+    try:
+        with FeedbackStore(_target(args), keep_images=keep_images) as store:
+            report = import_files(store, args.files)
+    except FileNotFoundError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(report.summary(), file=sys.stderr)
+    return 1 if report.skipped else 0
