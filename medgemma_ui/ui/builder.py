@@ -15,6 +15,7 @@ from medgemma_ui.ui.components import (
     header,
     image_panel,
     model_panel,
+    pacs_panel,
     result_panel,
     review_tab,
 )
@@ -45,11 +46,13 @@ def build_demo(services: Services | None = None) -> gr.Blocks:
                 gr.Row(equal_height=False, elem_id="workspace"),
             ):
                 with gr.Column(scale=5, min_width=320, elem_id="image-column"):
+                    refs.update(pacs_panel.render_open(services))
                     refs.update(image_panel.render(services.settings.image_limits.max_frames))
                     examples.render(refs)
                 with gr.Column(scale=6, min_width=320, elem_id="report-column"):
                     refs.update(model_panel.render(services, refs["template"]))
                     refs.update(result_panel.render())
+                    refs.update(pacs_panel.render_exports(services))
                     refs.update(feedback_panel.render(services))
             with gr.Tab("Review feedback", id="review"):
                 refs.update(review_tab.render(services))
@@ -58,6 +61,7 @@ def build_demo(services: Services | None = None) -> gr.Blocks:
         analysis_event = _wire_analysis(refs, services)
         feedback_panel.listen(refs, services, demo, analysis_event)
         review_tab.listen(refs, services)
+        pacs_panel.listen(refs, services)
     demo.queue(default_concurrency_limit=None, max_size=services.settings.server.queue_size)
     demo.temp_file_sets.append(services.exports)  # review exports go with the uploads
     return demo

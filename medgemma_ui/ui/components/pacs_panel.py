@@ -1,0 +1,118 @@
+"""Open from PACS (shown when MEDGEMMA_DICOMWEB_URL is set) and the result's exports: DICOM SR,
+FHIR and PDF downloads, and "Send SR to PACS" (when MEDGEMMA_DICOMWEB_STORE is on)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from medgemma_ui.ui.handlers import pacs as handlers
+from medgemma_ui.ui.refs import Refs, by_component
+from medgemma_ui.ui.services import Services
+
+FIND_OUTPUTS = ("pacs_series", "pacs_open", "pacs_found", "pacs_status")
+EXPORT_OUTPUTS = ("export_sr", "export_fhir", "export_pdf", "store_sr", "export_status")
+
+
+def render_open(services: Services) -> Refs:
+    with gr.Accordion(
+        "Open from PACS",
+        open=False,
+        visible=services.settings.pacs.configured,
+        elem_id="pacs-panel",
+    ):
+        with gr.Row(equal_height=True):
+            query = gr.Textbox(
+                label="Accession number or Study Instance UID",
+                max_lines=1,
+                scale=4,
+                elem_id="pacs-query",
+            )
+            find = gr.Button("Find", scale=1, elem_id="pacs-find")
+        series = gr.Dropdown(
+            label="Series",
+            choices=[],
+            visible=False,
+            interactive=True,
+            elem_id="pacs-series",
+        )
+        open_button = gr.Button("Open", interactive=False, elem_id="pacs-open")
+        status = gr.Markdown("", elem_id="pacs-status")
+    return {
+        "pacs_query": query,
+        "pacs_find": find,
+        "pacs_series": series,
+        "pacs_open": open_button,
+        "pacs_status": status,
+        "pacs_found": gr.State([]),  # the series found (with their UIDs), server-side only
+    }
+
+
+def render_exports(services: Services) -> Refs:
+    with gr.Row(elem_id="exports"):
+        sr = gr.DownloadButton("DICOM SR", visible=False, size="sm", elem_id="export-sr")
+        fhir = gr.DownloadButton("FHIR R4", visible=False, size="sm", elem_id="export-fhir")
+        pdf = gr.DownloadButton("PDF report", visible=False, size="sm", elem_id="export-pdf")
+        store = gr.Button("Send SR to PACS", visible=False, size="sm", elem_id="store-sr")
+    status = gr.Markdown("", elem_id="export-status")
+    return {
+        "export_sr": sr,
+        "export_fhir": fhir,
+        "export_pdf": pdf,
+        "store_sr": store,
+        "export_status": status,
+    }
+
+
+def listen(refs: Refs, services: Services) -> None:
+    private: dict[str, Any] = {"api_visibility": "private", "concurrency_limit": None}
+
+    async def on_find(query: str | None) -> dict:
+        return by_component(refs, await handlers.find_study(query, services))
+
+    find = {"inputs": [refs["pacs_query"]], "outputs": [refs[n] for n in FIND_OUTPUTS], **private}
+    refs["pacs_find"].click(on_find, **find)
+    refs["pacs_query"].submit(on_find, **find)
+
+    async def on_open(choice: int | None, found: list, progress=gr.Progress()):  # noqa: B008
+        async for update in handlers.open_series(choice, found, services, progress):
+            yield by_component(refs, update)
+
+    refs["pacs_open"].click(
+        on_open,
+        inputs=[refs["pacs_series"], refs["pacs_found"]],
+        outputs=[refs[n] for n in ("upload", "study_files", "pacs_status")],
+        **private,
+    )
+
+    sources = [refs["result_state"], refs["upload"], refs["study_files"], refs["prior"]]
+    outputs = [refs[n] for n in EXPORT_OUTPUTS]
+
+    async def on_result(result: Any, upload: Any, study: Any, prior: Any):
+        async for update in handlers.make_exports(result, upload, study, prior, services):
+            yield by_component(refs, update)
+
+    refs["result_state"].change(on_result, inputs=sources, outputs=outputs, **private)
+
+    # A saved rating goes into the PDF.
+    rating_names = ("overall", "added", "corrected", "comment", "reviewer")
+
+    async def on_rating(result: Any, upload: Any, study: Any, prior: Any, *values: Any):
+        rating = dict(zip(rating_names, values, strict=True))
+        async for update in handlers.make_exports(result, upload, study, prior, services, rating):
+            yield by_component(refs, {"export_pdf": update.get("export_pdf", gr.skip())})
+
+    refs["confirmation"].change(
+        on_rating,
+        inputs=[*sources, *(refs[n] for n in rating_names)],
+        outputs=[refs["export_pdf"]],
+        **private,
+    )
+
+    def on_store(result: Any, upload: Any, study: Any, prior: Any) -> dict:
+        return by_component(
+            refs, {"export_status": handlers.send_sr(result, upload, study, prior, services)}
+        )
+
+    refs["store_sr"].click(on_store, inputs=sources, outputs=[refs["export_status"]], **private)
