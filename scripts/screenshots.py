@@ -48,9 +48,34 @@ DERM_ANSWER = (
 )
 
 
+VOLUME_ANSWER = (
+    '{"body_region": "head", "contrast_enhanced": false, "findings": [{"location": "left '
+    'frontal lobe, slices 14-19", "description": "Hypodense area without mass effect."}], '
+    '"incidental_findings": ["Mucosal thickening of the left maxillary sinus."], '
+    '"impression": "Left frontal hypodensity, possibly an old infarct; compare with priors."}'
+)
+COMPARE_ANSWER = (
+    '{"overall_change": "improved", "changes": [{"finding": "left basal opacity", "change": '
+    '"improved"}, {"finding": "small left pleural effusion", "change": "resolved"}], '
+    '"current_findings": ["Mild left basal atelectasis."], "impression": "Improving left '
+    'basal changes; the effusion has resolved."}'
+)
+BOX_ANSWER = (
+    "<unused94>thought\nThe patient's left lung is on the right of the image.<unused95>"
+    '{"boxes": [{"box_2d": [190, 520, 800, 880], "label": "left lung"}]}'
+)
+
+
 def answer_for(body: dict) -> str:
     """A scripted answer that fits the template asked for (no model runs here)."""
-    prompt = body["messages"][0]["content"][1]["text"]
+    texts = [p["text"] for p in body["messages"][0]["content"] if p["type"] == "text"]
+    prompt = texts[-1]
+    if any(text.startswith("SLICE") for text in texts):
+        return VOLUME_ANSWER
+    if '"overall_change"' in prompt:
+        return COMPARE_ANSWER
+    if '"boxes"' in prompt:
+        return BOX_ANSWER
     if '"body_region"' in prompt:
         return CT_ANSWER
     if '"lesion_description"' in prompt:
@@ -68,6 +93,65 @@ def analyse(page: Page, url: str, image: Path, template: str | None = None) -> N
     page.get_by_role("button", name="Analyze").click()
     expect(page.locator("#validity")).to_contain_text("Valid", timeout=20_000)
     page.wait_for_timeout(500)
+
+
+def choose(page: Page, template: str) -> None:
+    page.locator("#template input").click()
+    page.get_by_role("option", name=template, exact=True).click()
+
+
+def studies(page: Page, url: str, tmp: Path) -> None:
+    """The three MedGemma 1.5 study modes: a CT volume, prior versus current, a box."""
+    from PIL import Image, ImageOps
+
+    from benchmarks.prepare import data_file
+    from tests.support.series import write_ct_series
+
+    series = write_ct_series(tmp / "series", 40, source=data_file("693_UNCI.dcm"))
+    page.goto(url)
+    choose(page, "CT volume (MedGemma 1.5)")
+    page.locator("#study-files input[type=file]").set_input_files([str(f) for f in series])
+    expect(page.locator("#facts-summary")).to_contain_text("will be sent", timeout=30_000)
+    page.get_by_role("button", name="Analyze").click()
+    expect(page.locator("#validity")).to_contain_text("Valid", timeout=60_000)
+    page.wait_for_timeout(800)
+    page.evaluate("window.scrollTo(0, document.querySelector('#sent-strip').offsetTop - 300)")
+    page.wait_for_timeout(300)
+    page.screenshot(path=OUT / "volume.png", full_page=False)
+
+    from medgemma_ui.imaging import prepare
+
+    current = prepare(EXAMPLES / "chest_xray_pa.dcm").image
+    prior = ImageOps.autocontrast(current.convert("L"), cutoff=4).convert("RGB")
+    prior_path, current_path = tmp / "prior.png", tmp / "current.png"
+    prior.save(prior_path)
+    current.save(current_path)
+    page.goto(url)
+    choose(page, "Chest X-ray: prior vs current")
+    page.locator("#upload input[type=file]").set_input_files(str(current_path))
+    expect(page.locator("#preview img")).to_be_visible(timeout=20_000)
+    page.locator("#prior-upload input[type=file]").set_input_files(str(prior_path))
+    page.get_by_role("button", name="Analyze").click()
+    expect(page.locator("#validity")).to_contain_text("Valid", timeout=30_000)
+    page.wait_for_timeout(800)
+    page.evaluate("window.scrollTo(0, document.querySelector('#compare-view').offsetTop - 200)")
+    page.wait_for_timeout(300)
+    page.screenshot(path=OUT / "compare.png", full_page=False)
+
+    page.goto(url)
+    choose(page, "Chest X-ray: locate anatomy")
+    target = page.locator("#target input")
+    target.fill("left lung")
+    target.press("Enter")
+    page.locator("#upload input[type=file]").set_input_files(str(EXAMPLES / "chest_xray_pa.dcm"))
+    expect(page.locator("#preview img")).to_be_visible(timeout=20_000)
+    page.get_by_role("button", name="Analyze").click()
+    expect(page.locator("#validity")).to_contain_text("Valid", timeout=30_000)
+    page.wait_for_timeout(800)
+    page.evaluate("window.scrollTo(0, document.querySelector('#boxes-view').offsetTop - 200)")
+    page.wait_for_timeout(300)
+    page.screenshot(path=OUT / "localize.png", full_page=False)
+    Image.open(OUT / "localize.png").load()
 
 
 def top(page: Page, selector: str) -> float:
@@ -122,6 +206,7 @@ def main() -> None:
         screens = (analyze_top - upload_top) / 844
         below = analyze_top - upload_top
         print(f"phone: Analyze is {below:.0f} px below the upload ({screens:.2f} screens)")
+        studies(browser.new_page(viewport={"width": 1440, "height": 900}), url, Path(tmp))
         browser.close()
     for path in sorted(OUT.glob("*.png")):
         print(path.relative_to(ROOT))

@@ -70,3 +70,20 @@ async def test_the_same_bytes_uploaded_again_are_not_decoded_again(tmp_path):
     other = tmp_path / "c.dcm"
     other.write_bytes(data + b"\0")  # one byte more: another file
     assert await services.prepare(str(other)) is not first
+
+
+async def test_a_new_image_keeps_a_chosen_study_mode_and_suggests_otherwise(tmp_path):
+    """Uploading a chest radiograph suggests the chest template, unless a comparison,
+    localisation or series template was chosen on purpose."""
+    import gradio as gr
+
+    from medgemma_ui.ui.handlers.preview import preview_new_file
+
+    services = make_services(tmp_path)
+    chest = str(EXAMPLES / "chest_xray_pa.dcm")
+    suggested = await preview_new_file(chest, "auto", services)
+    assert suggested["template"] == "cxr"
+    kept = await preview_new_file(chest, "cxr-localize", services)
+    assert kept["template"] is gr.skip() or kept["template"] == gr.skip()
+    switched = await preview_new_file(chest, "ct", services)
+    assert switched["template"] == "cxr"

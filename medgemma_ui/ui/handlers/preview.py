@@ -100,6 +100,8 @@ async def preview_new_file(
     suggested = suggest_template(image.info)
     if suggested is None and template in (None, "", AUTO_TEMPLATE):
         suggested = fallback_template().id
+    if _study_mode(template):  # a chosen comparison, localisation or series stays chosen
+        suggested = None
     # The template's own window, when it has one this image offers, is the one shown and sent.
     window = _template_window(suggested or template, image)
     if window is not None and window != image.info.window:
@@ -173,6 +175,13 @@ async def preview_series(
         else suggested,
         **cleared_result(),
     }
+
+
+def _study_mode(template_id: str | None) -> bool:
+    try:
+        return get_template(template_id or "").input != "image"
+    except UnknownTemplateError:
+        return False
 
 
 def _template_window(template_id: str | None, image: PreparedImage) -> str | None:
