@@ -25,7 +25,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common(export)
     export.set_defaults(func=run)
 
-    stats = actions.add_parser("stats", help="print counts and agreement rates as JSON")
+    stats = actions.add_parser(
+        "stats",
+        help="print counts and the agreement dashboard's figures as JSON",
+        description="Counts and agreement per template and backend, finding shares, "
+        "inter-rater agreement, comparison win rates, box IoU and the daily trend: the review "
+        "tab's dashboard, as JSON.",
+    )
     _common(stats)
     stats.set_defaults(func=run)
 
@@ -74,7 +80,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     with FeedbackStore(target) as store:
         if args.action == "stats":
-            print(json.dumps(store.stats(session_label=args.session), indent=2, ensure_ascii=False))
+            from medgemma_ui.feedback.agreement import dashboard
+
+            figures = dashboard(store.iter_all(session_label=args.session))
+            stats = store.stats(session_label=args.session) | figures
+            print(json.dumps(stats, indent=2, ensure_ascii=False))
             return 0
         if args.out is None:
             n = store.export(args.fmt, sys.stdout, session_label=args.session)
