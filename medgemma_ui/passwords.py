@@ -13,6 +13,9 @@ import secrets
 
 ALGORITHM = "pbkdf2_sha256"
 ITERATIONS = 200_000
+# A stored hash with fewer iterations is refused (the app does not start with one): a hash of
+# 1 iteration would make a leaked MEDGEMMA_AUTH_USERS as good as the passwords themselves.
+MIN_ITERATIONS = 100_000
 
 
 def hash_password(password: str, *, iterations: int = ITERATIONS, salt: str | None = None) -> str:
@@ -21,13 +24,22 @@ def hash_password(password: str, *, iterations: int = ITERATIONS, salt: str | No
     return f"{ALGORITHM}${iterations}${salt}${base64.b64encode(digest).decode('ascii')}"
 
 
+def iterations_of(encoded: str) -> int | None:
+    """The iteration count of an encoded hash, or None when it is not one."""
+    try:
+        algorithm, iterations, _salt, _expected = encoded.split("$", 3)
+        return int(iterations) if algorithm == ALGORITHM else None
+    except ValueError:
+        return None
+
+
 def verify_password(password: str, encoded: str) -> bool:
     try:
         algorithm, iterations, salt, expected = encoded.split("$", 3)
         rounds = int(iterations)
     except ValueError:
         return False
-    if algorithm != ALGORITHM or rounds < 1:
+    if algorithm != ALGORITHM or rounds < MIN_ITERATIONS:
         return False
     digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), rounds)
     return hmac.compare_digest(base64.b64encode(digest).decode("ascii"), expected)

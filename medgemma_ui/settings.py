@@ -106,12 +106,17 @@ class ServerSettings:
     oauth_orgs: tuple[str, ...] = ()
     # Worker processes that prepare images; 0 prepares in a thread of the server instead.
     prepare_workers: int = field(default_factory=lambda: _default_prepare_workers())
+    # Each image worker's address space, in MB (0: no limit); a 60-megapixel 16-bit PNG peaks
+    # at about 2 GB.
+    worker_memory_mb: int = 3072
+    # Logins (password or Hugging Face user names) with the admin right: review and export.
+    admin_users: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ServerSettings:
         on_spaces = bool(read_str(env, "SPACE_ID"))
         default_host = "0.0.0.0" if on_spaces else "127.0.0.1"
-        return cls(
+        server = cls(
             host=read_str(env, "MEDGEMMA_HOST")
             or read_str(env, "GRADIO_SERVER_NAME")
             or default_host,
@@ -127,14 +132,47 @@ class ServerSettings:
             max_upload_mb=read_int(env, "MEDGEMMA_MAX_UPLOAD_MB", 200, 1, 16384),
             queue_size=read_int(env, "MEDGEMMA_QUEUE_SIZE", 64, 1, 10_000),
             on_spaces=on_spaces,
-            oauth_orgs=tuple(
-                org.strip()
-                for org in read_str(env, "MEDGEMMA_HF_OAUTH_ORGS").split(",")
-                if org.strip()
-            ),
+            oauth_orgs=_names(read_str(env, "MEDGEMMA_HF_OAUTH_ORGS")),
             prepare_workers=read_int(
                 env, "MEDGEMMA_PREPARE_WORKERS", _default_prepare_workers(), 0, 64
             ),
+            worker_memory_mb=_worker_memory_mb(env),
+            admin_users=_names(read_str(env, "MEDGEMMA_ADMIN_USERS")),
+        )
+        if server.oauth_orgs:
+            _check_oauth(env)
+        return server
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+def _worker_memory_mb(env: Mapping[str, str]) -> int:
+    value = read_int(env, "MEDGEMMA_WORKER_MEMORY_MB", 3072, 0, 1_048_576)
+    if 0 < value < 512:
+        raise SettingsError(
+            f"MEDGEMMA_WORKER_MEMORY_MB must be 0 (no limit) or at least 512, got {value}: an "
+            "image worker needs about 200 MB before it reads a file."
+        )
+    return value
+
+
+def _check_oauth(env: Mapping[str, str]) -> None:
+    """Hugging Face sign-in needs gradio's `oauth` extra and the OAuth app a Space provides."""
+    import importlib.util
+
+    missing = [m for m in ("authlib", "itsdangerous") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise SettingsError(
+            "MEDGEMMA_HF_OAUTH_ORGS needs gradio's oauth extra, and "
+            f"{' and '.join(missing)} is not installed; install requirements.txt again."
+        )
+    if not read_str(env, "OAUTH_CLIENT_ID"):
+        raise SettingsError(
+            "MEDGEMMA_HF_OAUTH_ORGS needs Hugging Face sign-in, which only a Space with "
+            "`hf_oauth: true` in its README provides (OAUTH_CLIENT_ID is not set); elsewhere "
+            "use MEDGEMMA_AUTH_USERS instead."
         )
 
 

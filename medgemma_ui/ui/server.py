@@ -30,14 +30,21 @@ def serve(settings: Settings) -> None:
         level=os.environ.get("MEDGEMMA_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from medgemma_ui.ui.access import AccessConfigError
+
     services = create_services(settings)
     registry = services.registry
     if not any(registry.configured(name) for name in registry.names()):
         log.warning("%s", no_backend_warning())
     demo = build_demo(services)
+    try:
+        options = launch_options(services)
+    except AccessConfigError as exc:  # e.g. a weak password hash: one sentence, no traceback
+        services.prepare_pool.close()
+        raise SystemExit(str(exc)) from None
     _stop_on_sigterm()
     try:
-        demo.launch(**launch_options(services), prevent_thread_lock=True)
+        demo.launch(**options, prevent_thread_lock=True)
         # Workers start once the page answers: their imports would otherwise compete with the
         # server's own start on a small machine (1.5 s later on two cores).
         services.prepare_pool.warm()

@@ -1,7 +1,9 @@
 """Process-wide services shared by every user: settings, backends, per-backend concurrency gates.
 
 These hold configuration and connection pools only. Per-user data (the uploaded file, the last
-result) lives in `gr.State` or in handler arguments, never here.
+result) lives in `gr.State` or in handler arguments, never here. Who is calling is known per event
+(`access.Caller`, set by `acting_for` around each handler step) and decides whose share of the
+image workers a preparation uses and whose uploads it may read.
 """
 
 from __future__ import annotations
@@ -10,18 +12,21 @@ import asyncio
 import hashlib
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from os import PathLike
+from pathlib import Path
+from typing import Any
 
 from medgemma_ui.backends import BackendRegistry
 from medgemma_ui.feedback import FeedbackStore, describe_destination, open_store
-from medgemma_ui.imaging import PreparedImage
+from medgemma_ui.imaging import ImageError, PreparedImage
 from medgemma_ui.imaging.workers import PreparePool
 from medgemma_ui.settings import Settings
 from medgemma_ui.templates import use_templates_dir
-from medgemma_ui.ui.access import OrgGate
+from medgemma_ui.ui.access import CALLER, Caller, LoginGuard, OrgGate, caller
+from medgemma_ui.ui.uploads import Uploads
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +38,15 @@ class Services:
     feedback_store: FeedbackStore
     feedback_destination: str = ""
     org_gate: OrgGate = field(default_factory=lambda: OrgGate(()))
+    # Backoff for logins and the admin password (per name and per client address).
+    login_guard: LoginGuard = field(default_factory=LoginGuard)
+    # Who uploaded which file (random names; see ui/uploads.py).
+    uploads: Uploads = field(default_factory=Uploads)
     # Derived from the settings: the worker processes that prepare images.
     prepare_pool: PreparePool = field(init=False)
+    # Review exports written under the data folder; build_demo hands this set to Gradio, which
+    # purges them with the uploads (hourly, an hour old, and at shutdown).
+    exports: set[str] = field(default_factory=set)
     _gates: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     # Prepared images by (content digest, window, frame); see `prepare`.
     _prepared: OrderedDict[tuple, PreparedImage] = field(default_factory=OrderedDict)
@@ -42,7 +54,16 @@ class Services:
 
     def __post_init__(self) -> None:
         server = self.settings.server
-        self.prepare_pool = PreparePool(server.prepare_workers, self.settings.image_limits)
+        self.prepare_pool = PreparePool(
+            server.prepare_workers,
+            self.settings.image_limits,
+            memory_limit_bytes=server.worker_memory_mb * 1024 * 1024 or None,
+        )
+
+    @property
+    def exports_dir(self) -> Path:
+        """Where review exports are written: `exports/` beside the feedback database."""
+        return self.settings.feedback.db_path.parent / "exports"
 
     async def prepare(
         self,
@@ -50,21 +71,36 @@ class Services:
         *,
         window: str | None = None,
         frame: int | None = None,
+        owner: str | None = None,
     ) -> PreparedImage:
         """`prepare` in an image worker process, remembering the last few results by the file's
         content: the preview's preparation serves Analyze, and the same file uploaded again
-        (another tab, an API call, a changed template) is not decoded twice."""
+        (another tab, an API call, a changed template) is not decoded twice.
+
+        The job is `owner`'s (`access.owner_key`), by default the caller of the event being
+        handled (`acting_for`). An upload of another login is refused; with OAuth organisations
+        on, so is a call from no known caller (a handler that forgot `acting_for`)."""
+        who = CALLER.get()
+        if who is None and self.org_gate.enabled:
+            raise ImageError(self.org_gate.refusal(), kind="bad_request")
+        if isinstance(source, str | PathLike) and not self.uploads.readable(
+            source, who.login if who else None
+        ):
+            raise ImageError(
+                "This file was uploaded by another user; upload your own copy.", kind="bad_request"
+            )
+        owner = owner or (who.owner if who else None)
         pool = self.prepare_pool
         try:
             digest = await asyncio.to_thread(_content_digest, source)
         except OSError:  # e.g. purged from Gradio's upload cache: prepare says so in a sentence
-            return await pool.prepare(source, window=window, frame=frame)
+            return await pool.prepare(source, window=window, frame=frame, owner=owner)
         key = (digest, window, frame)
         cached = self._prepared.get(key)
         if cached is not None:
             self._prepared.move_to_end(key)
             return cached
-        image = await pool.prepare(source, window=window, frame=frame)
+        image = await pool.prepare(source, window=window, frame=frame, owner=owner)
         resolved = (digest, image.info.window, image.info.frame_index)
         for each in {key, resolved}:
             self._prepared[each] = image
@@ -87,15 +123,32 @@ class Services:
         async with semaphore:
             yield waited
 
-    def require_access(self, oauth_token: object | None) -> None:
-        """With OAuth org limits on, refuse anyone not signed in as a member."""
+    def require_access(self, oauth_token: object | None) -> str | None:
+        """With OAuth org limits on, refuse anyone not signed in as a member; returns their Hub
+        user name (None when the limits are off)."""
         if not self.org_gate.enabled:
-            return
-        token = getattr(oauth_token, "token", None)
-        if not self.org_gate.allowed(token):
+            return None
+        name = self.org_gate.member(getattr(oauth_token, "token", None))
+        if name is None:
             import gradio as gr
 
-            raise gr.Error(self.org_gate.refusal())
+            raise gr.Error(self.org_gate.refusal(), print_exception=False)
+        return name
+
+    def identify(self, request: Any, oauth_token: object | None = None) -> Caller:
+        """The event's caller (`require_access` first): their login and their owner key."""
+        return caller(request, self.require_access(oauth_token))
+
+    @contextmanager
+    def acting_for(self, request: Any, oauth_token: object | None = None) -> Iterator[Caller]:
+        """Around a handler (or each step of a streaming one): whatever it prepares is done for
+        this caller, after `require_access`."""
+        who = self.identify(request, oauth_token)
+        token = CALLER.set(who)
+        try:
+            yield who
+        finally:
+            CALLER.reset(token)
 
 
 def _content_digest(source: bytes | str | PathLike[str]) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import textwrap
@@ -31,9 +32,9 @@ def test_auth_spec_is_validated():
     assert set(parse_auth_users(spec)) == {"alice", "bob"}
     check = make_auth(spec)
     assert check is not None
-    assert check("alice", "pw-alice-1")
-    assert not check("alice", "pw-bob-22")
-    assert not check("mallory", "pw-alice-1")
+    assert asyncio.run(check("alice", "pw-alice-1"))
+    assert not asyncio.run(check("alice", "pw-bob-22"))
+    assert not asyncio.run(check("mallory", "pw-alice-1"))
     assert make_auth("") is None
     with pytest.raises(AccessConfigError, match="hash-password"):
         parse_auth_users("alice:secret")
@@ -50,7 +51,7 @@ def test_hash_password_cli_prints_a_usable_entry():
     )
     line = result.stdout.strip()
     assert "tardis-1963" not in line
-    assert make_auth(line)("dr_who", "tardis-1963")
+    assert asyncio.run(make_auth(line)("dr_who", "tardis-1963"))
 
 
 def test_hash_password_cli_does_not_import_gradio():

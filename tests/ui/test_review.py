@@ -163,7 +163,7 @@ def _services(tmp_path: Path, *saved):
 
 
 async def test_load_review_hides_charts_and_table_when_empty(tmp_path):
-    summary, by_template, by_backend, recent = await review.load_review("", "", _services(tmp_path))
+    summary, by_template, by_backend, recent = await review.load_review("", _services(tmp_path))
     assert summary.startswith("No ratings yet.")
     assert by_template["visible"] is False and by_backend["visible"] is False
     assert recent["visible"] is False
@@ -172,7 +172,7 @@ async def test_load_review_hides_charts_and_table_when_empty(tmp_path):
 async def test_load_review_shows_charts_and_rows_in_the_session(tmp_path):
     saved = [make_record(w, i) for w in range(3) for i in range(2)]  # sessions 0, 1, 2
     services = _services(tmp_path, *saved)
-    summary, by_template, _, recent = await review.load_review("", " session 1 ", services)
+    summary, by_template, _, recent = await review.load_review(" session 1 ", services)
     assert summary.startswith("**2 ratings** in session **session 1**:")
     assert by_template["visible"] is True
     assert recent["visible"] is True and len(recent["value"]) == 2
@@ -181,7 +181,7 @@ async def test_load_review_shows_charts_and_rows_in_the_session(tmp_path):
 
 async def test_export_offers_files_but_says_no_path(tmp_path):
     services = _services(tmp_path, *records("agree", "disagree"))
-    paths, note = await review.export_feedback("", "", services)
+    paths, note = await review.export_feedback("", services)
     assert [Path(p).suffix for p in paths] == [".csv", ".jsonl"]
     assert all(Path(p).is_file() for p in paths)
     assert len(Path(paths[1]).read_text(encoding="utf-8").splitlines()) == 2
@@ -190,20 +190,23 @@ async def test_export_offers_files_but_says_no_path(tmp_path):
 
 
 async def test_export_with_nothing_to_export_offers_no_files(tmp_path):
-    paths, note = await review.export_feedback("", "", _services(tmp_path, *records("agree")))
+    paths, note = await review.export_feedback("", _services(tmp_path, *records("agree")))
     assert len(paths) == 2
-    paths, note = await review.export_feedback("", "nobody", _services(tmp_path / "b"))
+    paths, note = await review.export_feedback("nobody", _services(tmp_path / "b"))
     assert paths == [] and note == "No ratings to export yet in session **nobody**."
 
 
-async def test_wrong_admin_password_is_refused(tmp_path):
+def test_wrong_admin_password_is_refused(tmp_path):
     import gradio as gr
+
+    from medgemma_ui.ui.access import require_admin
 
     services = create_services(make_settings(tmp_path, admin_password="s3cret"))
     with pytest.raises(gr.Error, match="admin password"):
-        await review.load_review("nope", "", services)
+        require_admin(services, None, "nope")
     with pytest.raises(gr.Error, match="admin password"):
-        await review.export_feedback("", "", services)
+        require_admin(services, None, "")
+    assert require_admin(services, None, "s3cret") is None
 
 
 # -- in a real browser ----------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from typing import Any
 
 import gradio as gr
 
+from medgemma_ui.ui.access import require_admin
 from medgemma_ui.ui.handlers import review as review_handlers
 from medgemma_ui.ui.refs import Refs
 from medgemma_ui.ui.services import Services
@@ -87,15 +88,25 @@ def render(services: Services) -> Refs:
 
 
 def listen(refs: Refs, services: Services) -> None:
-    async def show(password: str, session: str, oauth_token: gr.OAuthToken | None = None) -> tuple:
-        services.require_access(oauth_token)
-        return await review_handlers.load_review(password, session, services)
+    # Both check the admin right on every call (`require_admin`), whatever the page shows: the
+    # events can be called by name.
+    async def show(
+        password: str,
+        session: str,
+        request: gr.Request,
+        oauth_token: gr.OAuthToken | None = None,
+    ) -> tuple:
+        require_admin(services, request, password, oauth_token)
+        return await review_handlers.load_review(session, services)
 
     async def export(
-        password: str, session: str, oauth_token: gr.OAuthToken | None = None
+        password: str,
+        session: str,
+        request: gr.Request,
+        oauth_token: gr.OAuthToken | None = None,
     ) -> tuple[Any, str]:
-        services.require_access(oauth_token)
-        paths, note = await review_handlers.export_feedback(password, session, services)
+        require_admin(services, request, password, oauth_token)
+        paths, note = await review_handlers.export_feedback(session, services)
         return gr.update(value=paths or None, visible=bool(paths)), note
 
     inputs = [refs["password"], refs["review_session"]]

@@ -4,9 +4,9 @@ session organisers. Pure text and tables here; the layout is in components/revie
 from __future__ import annotations
 
 import asyncio
-import hmac
 import re
-import tempfile
+import secrets
+import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -56,12 +56,6 @@ _AGREEMENT_NOTE = "agree counts 1, partly agree 0.5, disagree 0"
 def plural(count: int, word: str, words: str | None = None) -> str:
     """`1 rating`, `2 ratings`, `0 ratings`."""
     return f"{count} {word if count == 1 else (words or word + 's')}"
-
-
-def check_admin(password: str | None, services: Services) -> None:
-    expected = services.settings.feedback.admin_password
-    if expected and not hmac.compare_digest((password or "").encode(), expected.encode()):
-        raise gr.Error("That admin password is not right.")
 
 
 def _md(text: str) -> str:
@@ -204,8 +198,8 @@ def _all_records(services: Services, session: str | None) -> list[Any]:
     return list(services.feedback_store.iter_all(session_label=session))
 
 
-async def load_review(password: str, session: str, services: Services) -> tuple:
-    check_admin(password, services)
+async def load_review(session: str, services: Services) -> tuple:
+    """Call `access.require_admin` first (the review tab's event does)."""
     session = (session or "").strip()
     records = await asyncio.to_thread(_all_records, services, session or None)
     review = build_review(records, session)
@@ -217,18 +211,36 @@ async def load_review(password: str, session: str, services: Services) -> tuple:
     )
 
 
+# Exports older than this are deleted from the data folder (Gradio's copy, which the admin
+# downloads, is purged with the uploads on the same schedule).
+EXPORT_MAX_AGE_S = 3600.0
+
+
+def purge_exports(folder: Path, max_age_s: float = EXPORT_MAX_AGE_S) -> None:
+    """Delete exports older than `max_age_s` (left by an earlier run, or not yet purged)."""
+    cutoff = time.time() - max_age_s
+    for path in folder.glob("feedback-*") if folder.is_dir() else ():
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+        except OSError:
+            continue
+
+
 def _export_file(services: Services, fmt: str, session: str | None) -> tuple[str, int]:
+    """The export under the app's data folder (`exports/` beside the database: the folder 0700,
+    the file 0600 under a name nobody can guess), handed to Gradio's purge of the uploads."""
+    purge_exports(services.exports_dir)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    folder = Path(tempfile.mkdtemp(prefix="medgemma-export-"))  # mode 0700
-    path = folder / f"feedback-{stamp}.{fmt}"
+    path = services.exports_dir / f"feedback-{stamp}-{secrets.token_hex(8)}.{fmt}"
     count = export_to_file(services.feedback_store, fmt, path, session_label=session)  # type: ignore[arg-type]
+    services.exports.add(str(path))
     return str(path), count
 
 
-async def export_feedback(password: str, session: str, services: Services) -> tuple[list[str], str]:
+async def export_feedback(session: str, services: Services) -> tuple[list[str], str]:
     """Two files offered as downloads (none when there is nothing to export), and one sentence
-    about them; never their server path."""
-    check_admin(password, services)
+    about them; never their server path. Call `access.require_admin` first."""
     label = (session or "").strip() or None
     scope = f" in session **{_md(label)}**" if label else ""
     store = services.feedback_store
