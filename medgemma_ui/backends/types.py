@@ -117,6 +117,9 @@ class AttemptEnd:
     model: str = ""
 
 
+# What one provider attempt yields (`Backend._attempt`).
+AttemptEvent = TextDelta | StatusUpdate | AttemptEnd
+
 BackendState = Literal["ready", "not configured", "unreachable"]
 
 

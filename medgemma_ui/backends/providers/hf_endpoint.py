@@ -26,9 +26,9 @@ from medgemma_ui.backends.errors import BackendError, cuda_error, http_error, is
 from medgemma_ui.backends.http import cut_stream, stream_error
 from medgemma_ui.backends.types import (
     AttemptEnd,
+    AttemptEvent,
     BackendStatus,
     GenerationRequest,
-    StatusUpdate,
     TextDelta,
 )
 from medgemma_ui.redaction import redact
@@ -36,8 +36,6 @@ from medgemma_ui.redaction import redact
 if TYPE_CHECKING:
     import httpx2
     from huggingface_hub import AsyncInferenceClient
-
-    from medgemma_ui.backends.settings import BackendSettings
 
 
 @dataclass(frozen=True)
@@ -72,10 +70,9 @@ class HFEndpointBackend(Backend[HFEndpointConfig]):
     config_type = HFEndpointConfig
     supports_structured_output = True
 
-    def __init__(self, settings: BackendSettings, **kwargs: float) -> None:
-        super().__init__(settings, **kwargs)
-        self._session: httpx2.AsyncClient | None = None
-        self._model_id = ""
+    # Per instance once set; None / "" until first use.
+    _session: httpx2.AsyncClient | None = None
+    _model_id: str = ""
 
     @property
     def model(self) -> str:
@@ -246,7 +243,7 @@ class HFEndpointBackend(Backend[HFEndpointConfig]):
 
     async def _attempt(
         self, request: GenerationRequest, structured: bool
-    ) -> AsyncIterator[TextDelta | StatusUpdate | AttemptEnd]:
+    ) -> AsyncIterator[AttemptEvent]:
         import httpx2
         from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled, TextGenerationError
 

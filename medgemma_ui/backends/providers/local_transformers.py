@@ -13,22 +13,20 @@ import os
 import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from medgemma_ui.backends.base import Backend
 from medgemma_ui.backends.config import ProviderConfig, env_name, setting
 from medgemma_ui.backends.errors import BackendError, is_cuda_error
 from medgemma_ui.backends.types import (
     AttemptEnd,
+    AttemptEvent,
     BackendStatus,
     GenerationRequest,
     StatusUpdate,
     TextDelta,
 )
 from medgemma_ui.redaction import redact
-
-if TYPE_CHECKING:
-    from medgemma_ui.backends.settings import BackendSettings
 
 
 @dataclass(frozen=True)
@@ -61,10 +59,9 @@ class LocalTransformersBackend(Backend[LocalConfig]):
     supports_structured_output = False
     setup_note = "install requirements-local.txt"
 
-    def __init__(self, settings: BackendSettings, **kwargs: float) -> None:
-        super().__init__(settings, **kwargs)
-        self._loaded: tuple[Any, Any, str] | None = None  # processor, model, device
-        self._lock = asyncio.Lock()
+    # Per instance once set: the loaded processor, model and device, and the lock around loading.
+    _loaded: tuple[Any, Any, str] | None = None
+    _load_lock: asyncio.Lock | None = None
 
     @property
     def model(self) -> str:
@@ -93,7 +90,9 @@ class LocalTransformersBackend(Backend[LocalConfig]):
         return processor, model, device
 
     async def _ensure_loaded(self) -> tuple[Any, Any, str]:
-        async with self._lock:
+        if self._load_lock is None:
+            self._load_lock = asyncio.Lock()
+        async with self._load_lock:
             if self._loaded is None:
                 try:
                     self._loaded = await asyncio.to_thread(self._load_sync)
@@ -138,7 +137,7 @@ class LocalTransformersBackend(Backend[LocalConfig]):
 
     async def _attempt(
         self, request: GenerationRequest, structured: bool
-    ) -> AsyncIterator[TextDelta | StatusUpdate | AttemptEnd]:
+    ) -> AsyncIterator[AttemptEvent]:
         if self._loaded is None:
             yield StatusUpdate(f"Loading {self.config.model} (first use only)…", "loading")
         processor, model, device = await self._ensure_loaded()

@@ -11,19 +11,11 @@ from urllib.parse import urlsplit, urlunsplit
 from medgemma_ui.backends.base import Backend
 from medgemma_ui.backends.config import ProviderConfig, setting
 from medgemma_ui.backends.http import chat_payload, new_client, stream_chat
-from medgemma_ui.backends.types import (
-    AttemptEnd,
-    BackendStatus,
-    GenerationRequest,
-    StatusUpdate,
-    TextDelta,
-)
+from medgemma_ui.backends.types import AttemptEvent, BackendStatus, GenerationRequest
 from medgemma_ui.redaction import redact
 
 if TYPE_CHECKING:
     import httpx
-
-    from medgemma_ui.backends.settings import BackendSettings
 
 
 @dataclass(frozen=True)
@@ -64,10 +56,9 @@ class OpenAICompatBackend(Backend[OpenAIConfig]):
     supports_structured_output = True
     preselected = True  # a local llama.cpp or Ollama is the quickest to set up
 
-    def __init__(self, settings: BackendSettings, **kwargs: float) -> None:
-        super().__init__(settings, **kwargs)
-        self._client: httpx.AsyncClient | None = None
-        self._discovered_model = ""
+    # Per instance once set; None / "" until first use.
+    _client: httpx.AsyncClient | None = None
+    _discovered_model: str = ""
 
     @property
     def model(self) -> str:
@@ -135,7 +126,7 @@ class OpenAICompatBackend(Backend[OpenAIConfig]):
 
     async def _attempt(
         self, request: GenerationRequest, structured: bool
-    ) -> AsyncIterator[TextDelta | StatusUpdate | AttemptEnd]:
+    ) -> AsyncIterator[AttemptEvent]:
         payload = chat_payload(
             request, model=await self._model_for_request(), structured=structured
         )

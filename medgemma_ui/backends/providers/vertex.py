@@ -40,10 +40,10 @@ from medgemma_ui.backends.http import (
 )
 from medgemma_ui.backends.types import (
     AttemptEnd,
+    AttemptEvent,
     BackendState,
     BackendStatus,
     GenerationRequest,
-    StatusUpdate,
     TextDelta,
 )
 
@@ -51,7 +51,6 @@ if TYPE_CHECKING:
     import httpx
 
     from medgemma_ui.backends.google_auth import TokenSource
-    from medgemma_ui.backends.settings import BackendSettings
 
 
 @dataclass(frozen=True)
@@ -150,10 +149,9 @@ class VertexBackend(Backend[VertexConfig]):
     config_type = VertexConfig
     supports_structured_output = True
 
-    def __init__(self, settings: BackendSettings, **kwargs: float) -> None:
-        super().__init__(settings, **kwargs)
-        self._client: httpx.AsyncClient | None = None
-        self._tokens: TokenSource | None = None
+    # Per instance once set; None until first use.
+    _client: httpx.AsyncClient | None = None
+    _tokens: TokenSource | None = None
 
     @property
     def model(self) -> str:
@@ -198,7 +196,7 @@ class VertexBackend(Backend[VertexConfig]):
 
     async def _attempt(
         self, request: GenerationRequest, structured: bool
-    ) -> AsyncIterator[TextDelta | StatusUpdate | AttemptEnd]:
+    ) -> AsyncIterator[AttemptEvent]:
         target = self.target
         token = await self.tokens.token()
         headers = {"Authorization": f"Bearer {token}"}
