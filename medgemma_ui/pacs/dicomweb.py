@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import io
 import logging
 import re
 import shutil
@@ -361,17 +360,31 @@ class DicomwebClient:
     # --- WADO-RS --------------------------------------------------------------------------
 
     def fetch_instance(self, study_uid: str, series_uid: str, entry: InstanceEntry) -> bytes:
-        """One instance as stored (Part 10 bytes)."""
+        """One instance as stored (its Part 10 bytes, as the PACS sent them).
+
+        WADO-RS through the client's session, with dicomweb-client's own multipart decoder;
+        the bytes are kept as they come (`retrieve_instance` would parse them into a pydicom
+        dataset, which then has to be written out again for the image pipeline: about 4 ms an
+        instance, a third of the retrieval's CPU on a 2-core machine)."""
+        url = (
+            f"{self.settings.url}/studies/{study_uid}/series/{series_uid}"
+            f"/instances/{entry.sop_instance_uid}"
+        )
+        accept = 'multipart/related; type="application/dicom"; transfer-syntax=*'
         with self._errors():
-            dataset = self._client.retrieve_instance(
-                study_uid,
-                series_uid,
-                entry.sop_instance_uid,
-                media_types=(("application/dicom", "*"),),
+            response = self._session.get(
+                url, headers={"Accept": accept}, timeout=self._client._timeout
             )
-            buffer = io.BytesIO()
-            pydicom.dcmwrite(buffer, dataset, enforce_file_format=False)
-        return buffer.getvalue()
+            response.raise_for_status()
+            if response.headers.get("Content-Type", "").startswith("application/dicom"):
+                return bytes(response.content)  # a server that sends the part bare
+            parts = [bytes(p) for p in self._client._decode_multipart_message(response, False)]
+        if len(parts) != 1 or b"DICM" not in parts[0][:132]:
+            raise PacsError(
+                "bad_response",
+                f"The PACS at {self.settings.where} sent something other than one DICOM file.",
+            )
+        return parts[0]
 
     def checked_instances(
         self, study_uid: str, series_uid: str, max_images: int
