@@ -26,31 +26,32 @@ PREVIEW_OUTPUTS = (
 )
 
 
+def _file_input(label: str, elem_id: str, *, many: bool = False, shown: bool = True) -> gr.File:
+    # Any file type: DICOM often has no extension; the type is sniffed from the content.
+    return gr.File(
+        label=label,
+        file_types=None,
+        file_count="multiple" if many else "single",
+        type="filepath",
+        visible=shown,
+        elem_id=elem_id,
+        height=120 if many or shown else 100,
+    )
+
+
 def render(max_frames: int) -> Refs:
-    upload = gr.File(
-        label="1 · Image or DICOM",
-        file_types=None,  # DICOM often has no extension; the type is sniffed from content
-        file_count="single",
-        type="filepath",
-        elem_id="upload",
-        height=120,
-    )
+    upload = _file_input("1 · Image or DICOM", "upload")
     # What a study template takes besides the image; shown when such a template is chosen.
-    study_files = gr.File(
-        label="Series: the DICOM files of one CT or MR series (up to 85 slices are sent)",
-        file_count="multiple",
-        type="filepath",
-        visible=False,
-        elem_id="study-files",
-        height=120,
+    study_files = _file_input(
+        "Series: the DICOM files of one CT or MR series (up to 85 slices are sent)",
+        "study-files",
+        many=True,
+        shown=False,
     )
-    prior = gr.File(
-        label="Prior image (the earlier examination; the upload above is the current one)",
-        file_count="single",
-        type="filepath",
-        visible=False,
-        elem_id="prior-upload",
-        height=100,
+    prior = _file_input(
+        "Prior image (the earlier examination; the upload above is the current one)",
+        "prior-upload",
+        shown=False,
     )
     target = gr.Dropdown(
         label="What to locate",
