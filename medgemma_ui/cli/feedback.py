@@ -50,6 +50,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     load.set_defaults(func=run_import)
 
+    compare = actions.add_parser(
+        "comparison",
+        help="set up a blinded comparison session (two arms, images from a folder)",
+        description="A blinded comparison session, set up in advance: two arms (backend, "
+        "template, optional prompt) and the images clinicians work through in the Compare tab. "
+        "The images are prepared now (as the app would send them) and kept in the store with "
+        "the session: only the prepared JPEG and its non-identifying facts, never the file "
+        "name or a DICOM tag. For images from the PACS, export the study to a folder first.",
+    )
+    compare_actions = compare.add_subparsers(dest="comparison_action", required=True)
+    create = compare_actions.add_parser("create", help="create a session")
+    create.add_argument("label", help="the session's name, shown to clinicians")
+    create.add_argument(
+        "--arm",
+        action="append",
+        required=True,
+        help="label=...,backend=openai,template=cxr[,prompt=...]; give --arm twice",
+    )
+    create.add_argument("images", nargs="+", type=Path, help="image files or folders of them")
+    create.add_argument("--window", help="the window for every image (default: each image's)")
+    create.add_argument("--db", help="SQLite file or postgresql:// URL")
+    create.set_defaults(func=run_comparison)
+    listing = compare_actions.add_parser("list", help="list the sessions as JSON")
+    listing.add_argument("--db", help="SQLite file or postgresql:// URL")
+    listing.set_defaults(func=run_comparison)
+
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -82,7 +108,10 @@ def run(args: argparse.Namespace) -> int:
         if args.action == "stats":
             from medgemma_ui.feedback.agreement import dashboard
 
-            figures = dashboard(store.iter_all(session_label=args.session))
+            figures = dashboard(
+                store.iter_all(session_label=args.session),
+                store.iter_votes(session_label=args.session),
+            )
             stats = store.stats(session_label=args.session) | figures
             print(json.dumps(stats, indent=2, ensure_ascii=False))
             return 0
@@ -109,3 +138,73 @@ def run_import(args: argparse.Namespace) -> int:
         return 2
     print(report.summary(), file=sys.stderr)
     return 1 if report.skipped else 0
+
+
+def _image_files(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(
+                p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")
+            )
+        else:
+            files.append(path)
+    return files
+
+
+def run_comparison(args: argparse.Namespace) -> int:
+    from medgemma_ui.feedback import FeedbackStore
+    from medgemma_ui.feedback.comparison import Arm
+    from medgemma_ui.settings import Settings
+
+    if args.comparison_action == "list":
+        with FeedbackStore(_target(args)) as store:
+            sessions = [
+                {
+                    "id": c.id,
+                    "label": c.label,
+                    "created_at": c.created_at,
+                    "images": c.items,
+                    "arms": [a.to_json() for a in c.arms],
+                }
+                for c in store.comparisons()
+            ]
+        print(json.dumps(sessions, indent=2, ensure_ascii=False))
+        return 0
+
+    from medgemma_ui.imaging import ImageError, prepare
+
+    try:
+        arms = tuple(Arm.parse(spec) for spec in args.arm)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if len(arms) != 2:
+        print("Give exactly two --arm options (A and B).", file=sys.stderr)
+        return 2
+    limits = Settings.from_env().image_limits
+    images = []
+    number = 0
+    for number, path in enumerate(_image_files(args.images), start=1):
+        try:
+            prepared = prepare(path, window=args.window, limits=limits)
+        except (ImageError, OSError) as exc:
+            # The file's position, not its name: names can identify a patient.
+            print(f"Image {number} was left out: {exc}", file=sys.stderr)
+            continue
+        images.append((prepared.jpeg, prepared.info.to_json()))
+    if not images:
+        print("No image could be prepared; nothing was set up.", file=sys.stderr)
+        return 2
+    try:
+        with FeedbackStore(_target(args)) as store:
+            session = store.create_comparison(args.label, arms, images)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(
+        f"Comparison session {session.label!r}: {session.items} of {number} images, arms "
+        f"{arms[0].label!r} and {arms[1].label!r}. Clinicians find it in the Compare tab.",
+        file=sys.stderr,
+    )
+    return 0

@@ -30,6 +30,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
+from medgemma_ui.feedback.comparison import ComparisonVote
 from medgemma_ui.feedback.record import AGREEMENT_SCORE, FeedbackRecord
 
 VERDICTS = ("accepted", "corrected", "rejected", "unsure")
@@ -379,7 +380,7 @@ def _bradley_terry(
     ]
 
 
-def comparisons(votes: Iterable[dict[str, Any]]) -> dict[str, Any]:
+def comparisons(votes: Iterable[dict[str, Any] | ComparisonVote]) -> dict[str, Any]:
     """Win rates per pair of arms and Bradley-Terry strengths over all arms.
 
     A vote is `{"arm_a": label, "arm_b": label, "vote": "a" | "b" | "both_good" | "both_bad"}`
@@ -387,6 +388,8 @@ def comparisons(votes: Iterable[dict[str, Any]]) -> dict[str, Any]:
     pairs: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     games: list[tuple[str, str, str]] = []
     for vote in votes:
+        if isinstance(vote, ComparisonVote):
+            vote = {"arm_a": vote.arm_a["label"], "arm_b": vote.arm_b["label"], "vote": vote.vote}
         a, b, choice = vote["arm_a"], vote["arm_b"], vote["vote"]
         if choice not in VOTES or a == b:
             continue
@@ -425,7 +428,7 @@ def comparisons(votes: Iterable[dict[str, Any]]) -> dict[str, Any]:
 
 
 def dashboard(
-    records: Iterable[FeedbackRecord], votes: Iterable[dict[str, Any]] = ()
+    records: Iterable[FeedbackRecord], votes: Iterable[dict[str, Any] | ComparisonVote] = ()
 ) -> dict[str, Any]:
     """Every figure above, JSON-ready: `findings`, `inter_rater`, `comparisons`, `boxes`,
     `trend`."""

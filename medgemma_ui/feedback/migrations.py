@@ -97,7 +97,59 @@ def _v2(conn: Any) -> None:
         conn.execute(f"ALTER TABLE feedback ADD COLUMN {column} TEXT NOT NULL DEFAULT '{default}'")
 
 
-MIGRATIONS: list[Step] = [_v1, _v2]
+def _v3(conn: Any) -> None:
+    # Blinded comparisons (issue 17): sessions set up in advance (two arms and the prepared
+    # images to compare, identified by their hash), and every vote with both arms' provenance.
+    key = _text_key(conn)
+    conn.execute(
+        f"""
+        CREATE TABLE comparison_sessions (
+            id         {key} PRIMARY KEY NOT NULL,
+            created_at {key} NOT NULL,
+            label      TEXT NOT NULL UNIQUE,
+            arms_json  TEXT NOT NULL
+        )
+        """
+    )
+    conn.execute(
+        f"""
+        CREATE TABLE comparison_items (
+            session_id   {key} NOT NULL REFERENCES comparison_sessions (id) ON DELETE CASCADE,
+            position     INTEGER NOT NULL,
+            image_sha256 TEXT NOT NULL CHECK (length(image_sha256) = 64),
+            info_json    TEXT NOT NULL DEFAULT '{{}}',
+            jpeg         {_blob(conn)} NOT NULL,
+            PRIMARY KEY (session_id, position)
+        )
+        """
+    )
+    conn.execute(
+        f"""
+        CREATE TABLE comparison_votes (
+            id                {key} PRIMARY KEY NOT NULL,
+            created_at        {key} NOT NULL,
+            updated_at        {key} NOT NULL,
+            comparison_id     TEXT NOT NULL DEFAULT '',
+            item_position     INTEGER,
+            session_label     TEXT NOT NULL DEFAULT '',
+            reviewer          TEXT NOT NULL DEFAULT '',
+            image_sha256      TEXT NOT NULL CHECK (length(image_sha256) = 64),
+            arm_a_json        TEXT NOT NULL,
+            arm_b_json        TEXT NOT NULL,
+            left_arm          TEXT NOT NULL CHECK (left_arm IN ('a', 'b')),
+            vote              TEXT NOT NULL CHECK (vote IN ('a', 'b', 'both_good', 'both_bad')),
+            provenance_a_json TEXT NOT NULL DEFAULT '{{}}',
+            provenance_b_json TEXT NOT NULL DEFAULT '{{}}',
+            answer_a_json     TEXT NOT NULL DEFAULT '{{}}',
+            answer_b_json     TEXT NOT NULL DEFAULT '{{}}',
+            comment           TEXT NOT NULL DEFAULT ''
+        )
+        """
+    )
+    conn.execute("CREATE INDEX comparison_votes_by ON comparison_votes (comparison_id, reviewer)")
+
+
+MIGRATIONS: list[Step] = [_v1, _v2, _v3]
 
 
 def user_version(conn: sqlite3.Connection) -> int:

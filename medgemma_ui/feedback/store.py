@@ -25,9 +25,22 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
+from medgemma_ui.feedback.comparison import (
+    VOTE_COLUMNS,
+    Arm,
+    ComparisonItem,
+    ComparisonSession,
+    ComparisonVote,
+)
 from medgemma_ui.feedback.files import private_file, private_folder
 from medgemma_ui.feedback.migrations import migrate
-from medgemma_ui.feedback.record import AGREEMENT_SCORE, OVERALL_RATINGS, FeedbackRecord, utc_now
+from medgemma_ui.feedback.record import (
+    AGREEMENT_SCORE,
+    OVERALL_RATINGS,
+    FeedbackRecord,
+    new_id,
+    utc_now,
+)
 
 log = logging.getLogger(__name__)
 
@@ -321,6 +334,117 @@ class FeedbackStore:
         from medgemma_ui.feedback.export import write_export
 
         return write_export(self._iter(session_label), fmt, out)
+
+    # -- blinded comparisons -------------------------------------------------------------------
+
+    def create_comparison(
+        self, label: str, arms: tuple[Arm, Arm], images: Iterable[tuple[bytes, dict[str, Any]]]
+    ) -> ComparisonSession:
+        """A comparison session set up in advance: two arms and the prepared JPEGs (with their
+        non-identifying facts) to compare them on, in order. Raises ValueError for a label that
+        is taken or a session without images."""
+        import hashlib
+
+        label = (label or "").strip()
+        if not label or len(label) > 200:
+            raise ValueError("A comparison session needs a short name.")
+        if len(arms) != 2 or arms[0].label == arms[1].label:
+            raise ValueError("A comparison has two arms with different labels.")
+        rows = [
+            (hashlib.sha256(jpeg).hexdigest(), json.dumps(info, ensure_ascii=False), jpeg)
+            for jpeg, info in images
+        ]
+        if not rows:
+            raise ValueError("A comparison session needs at least one image.")
+        session = ComparisonSession(
+            id=new_id(), label=label, arms=arms, created_at=utc_now(), items=len(rows)
+        )
+        arms_json = json.dumps([a.to_json() for a in arms], ensure_ascii=False)
+        with self._transaction() as tx:
+            if tx.execute("SELECT id FROM comparison_sessions WHERE label = ?", (label,)):
+                raise ValueError(f"There is already a comparison session called {label!r}.")
+            tx.execute(
+                "INSERT INTO comparison_sessions (id, created_at, label, arms_json) "
+                "VALUES (?, ?, ?, ?)",
+                (session.id, session.created_at, label, arms_json),
+            )
+            for position, (sha256, info, jpeg) in enumerate(rows):
+                tx.execute(
+                    "INSERT INTO comparison_items "
+                    "(session_id, position, image_sha256, info_json, jpeg) VALUES (?, ?, ?, ?, ?)",
+                    (session.id, position, sha256, info, jpeg),
+                )
+        return session
+
+    def comparisons(self) -> list[ComparisonSession]:
+        """Every comparison session, newest first."""
+        rows = self._fetchall(
+            "SELECT s.id, s.label, s.arms_json, s.created_at, count(i.position) "
+            "FROM comparison_sessions s LEFT JOIN comparison_items i ON i.session_id = s.id "
+            "GROUP BY s.id, s.label, s.arms_json, s.created_at ORDER BY s.created_at DESC, s.id"
+        )
+        return [
+            ComparisonSession(
+                id=row[0],
+                label=row[1],
+                arms=tuple(Arm.from_json(a) for a in json.loads(row[2])),  # type: ignore[arg-type]
+                created_at=row[3],
+                items=int(row[4]),
+            )
+            for row in rows
+        ]
+
+    def comparison(self, comparison_id: str) -> ComparisonSession | None:
+        return next((c for c in self.comparisons() if c.id == comparison_id), None)
+
+    def comparison_item(self, comparison_id: str, position: int) -> ComparisonItem | None:
+        rows = self._fetchall(
+            "SELECT image_sha256, info_json, jpeg FROM comparison_items "
+            "WHERE session_id = ? AND position = ?",
+            (comparison_id, position),
+        )
+        if not rows:
+            return None
+        sha256, info, jpeg = rows[0]
+        return ComparisonItem(comparison_id, position, sha256, bytes(jpeg), json.loads(info))
+
+    def next_comparison_item(
+        self, comparison_id: str, reviewer: str, *, skip: Iterable[int] = ()
+    ) -> int | None:
+        """The first image of the session this reviewer has not voted on (and not in `skip`),
+        or None when they have been through all of them."""
+        rows = self._fetchall(
+            "SELECT position FROM comparison_items WHERE session_id = ? AND position NOT IN ("
+            "SELECT item_position FROM comparison_votes WHERE comparison_id = ? AND reviewer = ? "
+            "AND item_position IS NOT NULL) ORDER BY position",
+            (comparison_id, comparison_id, reviewer),
+        )
+        skipped = set(skip)
+        return next((int(r[0]) for r in rows if int(r[0]) not in skipped), None)
+
+    def save_vote(self, vote: ComparisonVote) -> str:
+        """Insert the vote (or replace the one with the same id, keeping `created_at`)."""
+        if not isinstance(vote, ComparisonVote):
+            raise TypeError(f"save_vote() takes a ComparisonVote, got {type(vote).__name__}.")
+        updatable = [c for c in VOTE_COLUMNS if c not in ("id", "created_at")]
+        sql = (
+            f"INSERT INTO comparison_votes ({', '.join(VOTE_COLUMNS)}) "
+            f"VALUES ({', '.join('?' * len(VOTE_COLUMNS))}) ON CONFLICT(id) DO UPDATE SET "
+            f"{', '.join(f'{c} = excluded.{c}' for c in updatable)}"
+        )
+        with self._transaction() as tx:
+            tx.execute(sql, vote.to_row(utc_now()))
+        return vote.id
+
+    def iter_votes(self, *, session_label: str | None = None) -> Iterator[ComparisonVote]:
+        """Every comparison vote, oldest first."""
+        where, params = (
+            ("", ()) if session_label is None else ("WHERE session_label = ?", (session_label,))
+        )
+        columns = ", ".join(VOTE_COLUMNS)
+        sql = f"SELECT {columns} FROM comparison_votes {where} ORDER BY created_at, id"
+        for row in self._snapshot(sql, params):
+            yield ComparisonVote.from_row(row)
 
     @staticmethod
     def _where(session_label: str | None) -> tuple[str, tuple[Any, ...]]:

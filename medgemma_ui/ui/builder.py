@@ -10,6 +10,8 @@ from starlette.middleware import Middleware
 
 from medgemma_ui.ui.access import CALLER, make_auth
 from medgemma_ui.ui.components import (
+    agreement_panel,
+    compare_tab,
     examples,
     feedback_panel,
     header,
@@ -54,13 +56,18 @@ def build_demo(services: Services | None = None) -> gr.Blocks:
                     refs.update(result_panel.render())
                     refs.update(pacs_panel.render_exports(services))
                     refs.update(feedback_panel.render(services))
+            with gr.Tab("Compare", id="compare-tab"):
+                refs.update(compare_tab.render(services))
             with gr.Tab("Review feedback", id="review"):
                 refs.update(review_tab.render(services))
+                refs.update(agreement_panel.render(services))
         image_panel.listen(refs, services, (*RESULT_OUTPUTS, *FEEDBACK_OUTPUTS))
         model_panel.listen(refs, services, demo)
         analysis_event = _wire_analysis(refs, services)
         feedback_panel.listen(refs, services, demo, analysis_event)
         review_tab.listen(refs, services)
+        agreement_panel.listen(refs, services)
+        compare_tab.listen(refs, services, demo)
         pacs_panel.listen(refs, services)
     demo.queue(default_concurrency_limit=None, max_size=services.settings.server.queue_size)
     demo.temp_file_sets.append(services.exports)  # review exports go with the uploads

@@ -18,8 +18,8 @@ def connect(path: Path) -> sqlite3.Connection:
 def test_empty_database_is_migrated_to_current(tmp_path: Path) -> None:
     conn = connect(tmp_path / "f.db")
     assert user_version(conn) == 0
-    assert migrate(conn) == len(MIGRATIONS) == 2
-    assert user_version(conn) == 2
+    assert migrate(conn) == len(MIGRATIONS) == 3
+    assert user_version(conn) == 3
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"feedback", "images"} <= tables
 
@@ -31,7 +31,7 @@ def test_current_database_is_left_alone_and_keeps_its_rows(tmp_path: Path) -> No
     store.close()
     conn = connect(path)
     schema_before = conn.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall()
-    assert migrate(conn) == 2
+    assert migrate(conn) == 3
     assert conn.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall() == schema_before
     assert FeedbackStore(path).count() == 1
 
@@ -53,15 +53,15 @@ def test_a_second_step_runs_in_order_after_the_first(tmp_path: Path) -> None:
     FeedbackStore(path).save(make_record(0, 0))
     calls: list[int] = []
 
-    def v3(conn: sqlite3.Connection) -> None:
+    def v4(conn: sqlite3.Connection) -> None:
         calls.append(user_version(conn))
         conn.execute("ALTER TABLE feedback ADD COLUMN language TEXT NOT NULL DEFAULT 'en'")
 
     conn = connect(path)
-    assert migrate(conn, [*MIGRATIONS, v3]) == 3
-    assert calls == [2]
+    assert migrate(conn, [*MIGRATIONS, v4]) == 4
+    assert calls == [3]
     assert conn.execute("SELECT language FROM feedback").fetchall() == [("en",)]
-    assert migrate(conn, [*MIGRATIONS, v3]) == 3 and calls == [2]  # not re-run
+    assert migrate(conn, [*MIGRATIONS, v4]) == 4 and calls == [3]  # not re-run
 
 
 def test_a_version_1_database_gains_provenance_and_keeps_its_ratings(tmp_path: Path) -> None:
