@@ -42,6 +42,9 @@ def _fonts() -> tuple[str, str]:
         regular, bold = folder / "Vera.ttf", folder / "VeraBd.ttf"
     pdfmetrics.registerFont(TTFont("MGSans", str(regular)))
     pdfmetrics.registerFont(TTFont("MGSans-Bold", str(bold)))
+    pdfmetrics.registerFontFamily(  # so <b> in a paragraph is set in the bold face
+        "MGSans", normal="MGSans", bold="MGSans-Bold", italic="MGSans", boldItalic="MGSans-Bold"
+    )
     return "MGSans", "MGSans-Bold"
 
 
