@@ -37,7 +37,7 @@ from medgemma_ui.backends import (
 from medgemma_ui.boxes import Box, boxes_from_answer
 from medgemma_ui.findings import Findings, parse_findings
 from medgemma_ui.imaging import ImageError, ImageInfo, PreparedImage, prepare
-from medgemma_ui.imaging.series import plan_series, select_slices
+from medgemma_ui.imaging.series import is_archive, plan_series, select_slices
 from medgemma_ui.settings import GenerationDefaults, ImageLimits
 from medgemma_ui.templates import (
     AUTO_TEMPLATE,
@@ -500,7 +500,12 @@ async def prepare_request(
 ) -> PreparedRequest:
     """Every image of the request as it will be sent (prepared in parallel), and the template."""
     explicit = _explicit_template(request)
-    kind = explicit.input if explicit else ("series" if len(request.images) > 1 else "image")
+    several = len(request.images) > 1 or (
+        len(request.images) == 1
+        and not isinstance(request.images[0], PreparedImage)
+        and is_archive(request.images[0])
+    )
+    kind = explicit.input if explicit else ("series" if several else "image")
     if kind == "series":
         return await _prepare_series(request, preparer, limits)
     prepared = await asyncio.gather(

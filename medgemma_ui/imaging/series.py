@@ -1,5 +1,8 @@
 """A series of DICOM slices -> which slices to send, in which order (MedGemma 1.5 volume mode).
 
+A series comes as several files, a ZIP archive of them (unpacked in memory within the limits),
+or one multi-frame file.
+
 Only headers are read here (no pixel data): group the files by SeriesInstanceUID, refuse mixed
 orientations, sort by InstanceNumber (falling back to the position along the slice normal),
 and keep at most `MAX_SLICES` exactly as Google's notebook does. The slices are then prepared
@@ -14,6 +17,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -113,6 +118,74 @@ def _floats(value: object, count: int) -> tuple[float, ...] | None:
     return numbers if len(numbers) == count else None
 
 
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+def is_archive(source: Source) -> bool:
+    """Whether `source` (bytes or a path) is a ZIP archive, by its first bytes."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        return bytes(source[:4]) == ZIP_MAGIC
+    try:
+        with open(source, "rb") as file:
+            return file.read(4) == ZIP_MAGIC
+    except OSError:
+        return False
+
+
+def _unzip(source: Source, limits: ImageLimits) -> list[bytes]:
+    """The files of a ZIP archive (folders, hidden files and the macOS resource forks skipped),
+    bounded before anything is inflated: at most `max_frames` members, none over `max_bytes`,
+    all together under `max_bytes`; a member that inflates past its stated size is refused."""
+    data = read_source(source, limits)
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        members = [
+            m
+            for m in archive.infolist()
+            if not m.is_dir()
+            and not any(part.startswith((".", "__MACOSX")) for part in m.filename.split("/"))
+        ]
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ImageError(
+            "This ZIP archive could not be read; pack it again.", kind="corrupt"
+        ) from exc
+    if len(members) > limits.max_frames:
+        raise ImageError(
+            f"This archive holds {len(members)} files, over the {limits.max_frames}-image limit.",
+            kind="too_large",
+        )
+    if sum(m.file_size for m in members) > limits.max_bytes:
+        raise ImageError(
+            f"This archive unpacks to more than {limits.max_bytes // (1024 * 1024)} MB; "
+            "send the series in smaller parts.",
+            kind="too_large",
+        )
+    files = []
+    try:
+        for member in members:
+            with archive.open(member) as stream:
+                content = stream.read(member.file_size + 1)
+            if len(content) > member.file_size:
+                raise ImageError(
+                    "This archive's contents are larger than it says; it was not unpacked.",
+                    kind="too_large",
+                )
+            files.append(content)
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
+        raise ImageError("This ZIP archive is damaged; pack it again.", kind="corrupt") from exc
+    if not files:
+        raise ImageError("This archive holds no files.", kind="bad_request")
+    return files
+
+
+def expand_archives(sources: Sequence[Source], limits: ImageLimits) -> list[Source]:
+    """The sources with every ZIP archive replaced by the files inside it."""
+    expanded: list[Source] = []
+    for source in sources:
+        expanded.extend(_unzip(source, limits) if is_archive(source) else [source])
+    return expanded
+
+
 def _header(source: Source, limits: ImageLimits) -> _Header:
     data = read_source(source, limits)
     if sniff(data) != "dicom":
@@ -185,6 +258,7 @@ def plan_series(
     """Which slices of `sources` to send. `choose` is the 1-based series number when the files
     hold several series; without it, several series are refused with a sentence listing them."""
     limits = limits or ImageLimits()
+    sources = expand_archives(sources, limits)
     if not sources:
         raise ImageError("Upload the files of one series.", kind="bad_request")
     if len(sources) > limits.max_frames:

@@ -262,3 +262,40 @@ async def test_the_request_size_is_in_the_provenance(make_server, make_backend, 
     # The content's own size (images as data URIs, texts), within the JSON punctuation around it.
     assert 0.95 < result.provenance.request_bytes / len(sent_content) < 1.0
     assert len(body) > result.provenance.request_bytes
+
+
+def _zip(files: list[Path], target: Path) -> Path:
+    import zipfile
+
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in files:
+            archive.write(path, f"series/{path.name}")
+        archive.writestr("__MACOSX/._junk", b"resource fork")
+    return target
+
+
+async def test_a_zip_of_a_series_is_the_series(make_server, make_backend, tmp_path: Path):
+    files = write_ct_series(tmp_path / "series", 30)
+    archive = _zip(files, tmp_path / "series.zip")
+    server = make_server([CT_ANSWER])
+    backend = make_backend(server)
+    from_zip = await analyze_to_result(AnalysisRequest((archive,), parse_retries=0), backend)
+    from_files = await analyze_to_result(AnalysisRequest(tuple(files), parse_retries=0), backend)
+    assert from_zip.template_id == "ct-volume" and from_zip.provenance.series_slices == 30
+    assert from_zip.provenance.image_sha256 == from_files.provenance.image_sha256
+
+
+def test_an_archive_over_the_limits_is_refused_before_unpacking(tmp_path: Path):
+    from medgemma_ui.settings import ImageLimits
+
+    files = write_ct_series(tmp_path / "series", 6)
+    archive = _zip(files, tmp_path / "series.zip")
+    with pytest.raises(ImageError, match="holds 6 files, over the 5-image limit"):
+        plan_series([archive], ImageLimits(max_frames=5))
+    small = ImageLimits(max_bytes=archive.stat().st_size + 10)  # the zip fits, its contents do not
+    with pytest.raises(ImageError, match="unpacks to more than"):
+        plan_series([archive], small)
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(archive.read_bytes()[:300])
+    with pytest.raises(ImageError, match=r"could not be read|damaged"):
+        plan_series([broken])

@@ -13,7 +13,7 @@ from typing import Any
 import gradio as gr
 
 from medgemma_ui.imaging import ImageError, PreparedImage
-from medgemma_ui.imaging.series import plan_series
+from medgemma_ui.imaging.series import is_archive, plan_series
 from medgemma_ui.templates import (
     AUTO_TEMPLATE,
     UnknownTemplateError,
@@ -94,6 +94,8 @@ async def preview_new_file(
     """A new file: its preview, its controls, the template it points to; no result yet."""
     if not path:
         return _no_image()
+    if is_archive(path):  # a ZIP of a series: previewed as the series
+        return await preview_series([path], template, services)
     image = await _prepare(path, None, None, services)
     if isinstance(image, ImageError):
         return _no_image(f"**This file cannot be used.** {image}")
