@@ -92,6 +92,7 @@ ANALYZE_INPUTS = {
     "prior_path": "prior",
     "study_paths": "study_files",
     "target": "target",
+    "series": "series",  # 1-based, when the files hold several series
 }
 ANALYZE_OUTPUTS = ("preview", "shown_image", *RESULT_OUTPUTS)
 

@@ -140,3 +140,21 @@ def test_a_localisation_draws_the_box_and_a_corrected_box_is_rated_with_its_over
     box = json.loads(json.loads(row[0])["boxes[0]"])
     assert box["label"] == "left lung" and box["corrected_xyxy"] == corrected
     assert box["model_xyxy"] == model_box and 0.8 < box["iou"] < 1.0
+
+
+def test_files_of_two_series_ask_which_and_the_choice_is_sent(app, tmp_path):
+    client, _ = app
+    first = write_ct_series(tmp_path / "a", 7)
+    second = write_ct_series(tmp_path / "b", 4)
+    paths = [handle_file(str(f)) for f in (*first, *second)]
+    with pytest.raises(Exception, match=r"hold 2 series: 1\) CT"):
+        client.predict(
+            file_path=None, template="ct-volume", backend="openai", study_paths=paths,
+            api_name="/analyze",
+        )  # fmt: skip
+    chosen = client.predict(
+        file_path=None, template="ct-volume", backend="openai", study_paths=paths,
+        series=2, api_name="/analyze",
+    )  # fmt: skip
+    out = named(chosen)
+    assert out["provenance"]["series_slices"] == 4

@@ -48,6 +48,15 @@ def render(max_frames: int) -> Refs:
         many=True,
         shown=False,
     )
+    series = gr.Number(
+        label="Series number (when the files hold several; 0: the only one)",
+        value=0,
+        precision=0,
+        minimum=0,
+        visible=False,
+        interactive=True,
+        elem_id="series-choice",
+    )
     prior = _file_input(
         "Prior image (the earlier examination; the upload above is the current one)",
         "prior-upload",
@@ -135,6 +144,7 @@ def render(max_frames: int) -> Refs:
     return {
         "upload": upload,
         "study_files": study_files,
+        "series": series,
         "prior": prior,
         "target": target,
         "window": window,
@@ -193,10 +203,15 @@ def listen(refs: Refs, services: Services, result_names: tuple[str, ...]) -> Non
     }
     refs["upload"].change(on_upload, inputs=[refs["upload"], refs["template"]], **common)
 
-    async def on_series(paths: list[str] | None, template: str | None) -> dict:
-        return by_component(refs, await preview_handlers.preview_series(paths, template, services))
+    async def on_series(
+        paths: list[str] | None, template: str | None, series: float | None
+    ) -> dict:
+        named = await preview_handlers.preview_series(paths, template, services, series)
+        return by_component(refs, named)
 
-    refs["study_files"].change(on_series, inputs=[refs["study_files"], refs["template"]], **common)
+    series_inputs = [refs["study_files"], refs["template"], refs["series"]]
+    refs["study_files"].change(on_series, inputs=series_inputs, **common)
+    refs["series"].input(on_series, inputs=series_inputs, **common)
 
     def on_template(template: str | None) -> dict:
         return by_component(refs, preview_handlers.study_inputs(template))

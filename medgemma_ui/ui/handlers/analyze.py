@@ -26,7 +26,7 @@ from medgemma_ui.analysis import analyze as run_analyze
 from medgemma_ui.backends import BackendError
 from medgemma_ui.imaging import ImageError
 from medgemma_ui.templates import AUTO_TEMPLATE, get_template
-from medgemma_ui.ui.handlers.preview import frame_index
+from medgemma_ui.ui.handlers.preview import frame_index, series_number
 from medgemma_ui.ui.handlers.result_view import (
     boxes_outputs,
     empty_result,
@@ -76,6 +76,7 @@ def _request(inputs: dict[str, Any], services: Services) -> AnalysisRequest:
         services.settings.generation,
         template=inputs["template"],
         target=inputs.get("target") or None,
+        series=series_number(inputs.get("series")),
         prompt=inputs["prompt"],
         window=window_argument(inputs["window"]),
         frame=frame_index(inputs["frame"]),

@@ -118,7 +118,7 @@ async def preview_new_file(
 
 
 # The inputs a study template takes besides the image, shown only when the template takes them.
-STUDY_INPUTS = ("study_files", "prior", "target")
+STUDY_INPUTS = ("study_files", "series", "prior", "target")
 
 
 def study_inputs(template_id: str | None) -> dict[str, Any]:
@@ -131,6 +131,7 @@ def study_inputs(template_id: str | None) -> dict[str, Any]:
     targets = list(template.targets) if template else []
     return {
         "study_files": gr.update(visible=kind == "series"),
+        "series": gr.update(visible=kind == "series"),
         "prior": gr.update(visible=kind == "prior"),
         "target": gr.update(
             visible=kind == "target",
@@ -140,8 +141,16 @@ def study_inputs(template_id: str | None) -> dict[str, Any]:
     }
 
 
+def series_number(value: float | None) -> int | None:
+    """The 1-based series choice; 0 or nothing: the only series."""
+    return int(value) if value and int(value) > 0 else None
+
+
 async def preview_series(
-    paths: list[str] | None, template: str | None, services: Services
+    paths: list[str] | None,
+    template: str | None,
+    services: Services,
+    series: float | None = None,
 ) -> dict[str, Any]:
     """A series' files: its middle slice as it will be sent, how many slices go, and the series
     template its modality points to. The result on screen is cleared (another input)."""
