@@ -5,10 +5,12 @@ Each function returns `{output name: value}`; the components map names to their 
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from typing import Any
 
 import gradio as gr
+from PIL import Image
 
 from medgemma_ui.analysis import AnalysisResult
 from medgemma_ui.imaging import PreparedImage
@@ -39,6 +41,8 @@ RESULT_OUTPUTS = (
 def _hidden() -> Any:
     return gr.update(value=None, visible=False)
 
+
+THUMBNAIL_SIDE = 224  # the strip's images (a series can hold 85)
 
 # The rating controls whose state follows the result.
 FEEDBACK_FIELDS = ("overall", "added", "corrected", "comment")
@@ -78,12 +82,22 @@ def study_views(images: Sequence[PreparedImage], template: Template) -> dict[str
     """The images about to be sent, shown as the model gets them: a series as a numbered strip,
     a prior and current pair side by side."""
     if template.input == "series":
-        strip = [(image.image, f"SLICE {k}") for k, image in enumerate(images, 1)]
+        strip = [(thumbnail(image.jpeg), f"SLICE {k}") for k, image in enumerate(images, 1)]
         return {"sent_strip": gr.update(value=strip, visible=True)}
     if template.input == "prior" and len(images) == 2:
         pair = (images[0].image, images[1].image)
         return {"compare_view": gr.update(value=pair, visible=True)}
     return {}
+
+
+def thumbnail(jpeg: bytes, side: int = THUMBNAIL_SIDE) -> Image.Image:
+    """A small view of a sent JPEG for the strip, decoded at reduced scale (JPEG draft mode): 85
+    full 896² previews would cost 200 MB and seconds of PNG encoding; the preview shows one at
+    full size."""
+    image = Image.open(io.BytesIO(jpeg))
+    image.draft("RGB", (side, side))
+    image.thumbnail((side, side))
+    return image.convert("RGB")
 
 
 def boxes_outputs(result: AnalysisResult, sent: PreparedImage) -> dict[str, Any]:
