@@ -165,7 +165,8 @@ def check_deflated(data: bytes, limits: ImageLimits) -> None:
 def jpeg_images(data: bytes, what: str = "JPEG image") -> list[tuple[int, int, int, int, int]]:
     """(marker, width, height, components, scans) of each JPEG image in `data` (one, or several
     concatenated as in MPO files), by walking the marker segments and skipping entropy-coded
-    data. Raises ImageError when the structure is broken before the first frame header."""
+    data; counting stops past `MAX_JPEG_SCANS`. Raises ImageError when the structure is broken
+    before the first frame header."""
     images: list[tuple[int, int, int, int, int]] = []
     pos = 0
     while pos + 4 <= len(data) and data[pos : pos + 2] == b"\xff\xd8":
@@ -211,6 +212,8 @@ def _walk_jpeg(data: bytes, pos: int) -> tuple[int, tuple[int, int, int, int, in
         pos += 2 + length
         if marker == 0xDA:  # SOS: skip the entropy-coded data that follows
             scans += 1
+            if scans > MAX_JPEG_SCANS:  # enough to refuse it: the rest is not read
+                break
             found = next_marker.search(data, pos)
             pos = found.start() if found else len(data)
     if sof is None:
@@ -231,9 +234,9 @@ def check_jpeg(
     for index, (_marker, width, height, components, scans) in enumerate(jpeg_images(data, what)):
         if scans > MAX_JPEG_SCANS:
             raise ImageError(
-                f"This {what} is split into {scans} scans, where real images have a few dozen "
-                f"at most (the limit is {MAX_JPEG_SCANS}), so it was not decoded; save or export "
-                "it again as a baseline (non-progressive) JPEG or as PNG.",
+                f"This {what} is split into more than {MAX_JPEG_SCANS} scans, where real images "
+                "have a few dozen at most, so it was not decoded; save or export it again as a "
+                "baseline (non-progressive) JPEG or as PNG.",
                 kind="too_large",
             )
         if index == 0 and header is not None and (width, height, components) != header:

@@ -73,7 +73,8 @@ def test_a_bomb_is_refused_quickly_in_little_memory_and_once(name, pool, caplog)
         asyncio.run(pool.prepare(data, owner="session:bomber"))
     elapsed = time.perf_counter() - start
     message = str(caught.value)
-    print(f"{name}: {len(data) / 1e6:.2f} MB, refused in {elapsed:.2f} s: {message}")
+    peak = _peak_bytes(pid) / 2**20
+    print(f"{name}: {len(data) / 1e6:.2f} MB, refused in {elapsed:.2f} s, peak {peak:.0f} MB")
     assert elapsed < SECONDS
     assert caught.value.kind in {"too_large", "corrupt"}
     assert one_sentence(message), message
