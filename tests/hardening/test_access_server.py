@@ -330,3 +330,17 @@ def test_no_other_site_may_frame_the_app(tmp_path):
         response = Page(url).client.get("/")
         assert "https://huggingface.co" in response.headers["content-security-policy"]
         assert "x-frame-options" not in response.headers
+
+
+def test_a_series_upload_is_previewed_for_its_sender_only(tmp_path):
+    """The series preview reads the uploads too: its sender's, not another login's."""
+    from tests.support.series import write_ct_series
+
+    with app(tmp_path) as (url, _services, _demo):
+        bob, alice = signed_in(url, "bob"), signed_in(url, "alice")
+        slices = write_ct_series(tmp_path / "series", 4)
+        files = [bob.file_data(path.read_bytes(), "slice.dcm") for path in slices]
+        shown = bob.run("study-files", "change", [files, None, None])
+        assert shown.success and shown.data[0] is not None
+        theirs = alice.run("study-files", "change", [files, None, None])
+        assert theirs.data[0] is None and "uploaded by another user" in str(theirs.data[1])

@@ -204,9 +204,14 @@ def listen(refs: Refs, services: Services, result_names: tuple[str, ...]) -> Non
     refs["upload"].change(on_upload, inputs=[refs["upload"], refs["template"]], **common)
 
     async def on_series(
-        paths: list[str] | None, template: str | None, series: float | None
+        paths: list[str] | None,
+        template: str | None,
+        series: float | None,
+        request: gr.Request,
+        oauth_token: gr.OAuthToken | None = None,
     ) -> dict:
-        named = await preview_handlers.preview_series(paths, template, services, series)
+        with services.acting_for(request, oauth_token):  # as on_upload: it reads files too
+            named = await preview_handlers.preview_series(paths, template, services, series)
         return by_component(refs, named)
 
     series_inputs = [refs["study_files"], refs["template"], refs["series"]]
