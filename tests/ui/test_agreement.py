@@ -50,7 +50,7 @@ async def test_ratings_by_two_clinicians_fill_the_plots(tmp_path):
     assert set(shares["Group"]) == {"openai · 16"}
     assert dict(zip(shares["Verdict"], shares["Share"], strict=True))["Accepted"] == 0.5
     measures = list(out["rater_agreement"]["value"]["Measure"])
-    assert measures[0] == "Cohen's κ (2 clinicians)"
+    assert measures[:3] == ["Cohen κ", "Fleiss κ", "α overall"]
     assert out["agreement_trend"]["visible"]
     assert out["win_rates"]["visible"] is False  # no comparison votes yet
     json.dumps(out["agreement_json"])  # the same figures as `feedback stats`

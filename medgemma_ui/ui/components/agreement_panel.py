@@ -52,7 +52,7 @@ def render(services: Services) -> Refs:
         raters = gr.BarPlot(
             x="Measure",
             y="Value",
-            title="Agreement between clinicians (1 = perfect, 0 = chance)",
+            title="Agreement between clinicians (κ, α: 1 perfect, 0 chance)",
             y_title="κ / α",
             y_lim=[-1, 1],
             sort=None,

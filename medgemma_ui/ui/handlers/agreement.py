@@ -62,16 +62,19 @@ def shares_frame(figures: dict[str, Any], by: str) -> pd.DataFrame:
 
 
 def raters_frame(figures: dict[str, Any]) -> pd.DataFrame:
+    """Short names under the bars (the summary spells them out): Cohen's kappa for two
+    clinicians, Fleiss' kappa, Krippendorff's alpha of the overall rating, of each finding's
+    verdict, and of the overall rating per template."""
     ir = figures["inter_rater"]
     rows = []
     if ir["cohen_kappa"]:
-        rows.append(("Cohen's κ (2 clinicians)", ir["cohen_kappa"]["kappa"]))
+        rows.append(("Cohen κ", ir["cohen_kappa"]["kappa"]))
     if ir["fleiss_kappa"] is not None:
-        rows.append((f"Fleiss' κ ({ir['fleiss_raters']} per answer)", ir["fleiss_kappa"]))
+        rows.append(("Fleiss κ", ir["fleiss_kappa"]))
     if ir["krippendorff_alpha"] is not None:
-        rows.append(("Krippendorff's α, overall rating", ir["krippendorff_alpha"]))
+        rows.append(("α overall", ir["krippendorff_alpha"]))
     if ir["findings"]["krippendorff_alpha"] is not None:
-        rows.append(("Krippendorff's α, each finding", ir["findings"]["krippendorff_alpha"]))
+        rows.append(("α findings", ir["findings"]["krippendorff_alpha"]))
     for template, values in ir["by_template"].items():
         if values["krippendorff_alpha"] is not None:
             rows.append((f"α · {template}", values["krippendorff_alpha"]))
