@@ -157,6 +157,13 @@ def check_bound(result: AnalysisResult | None, shown_image: dict | None) -> None
         )
 
 
+async def _rates_this_result(record_id: str, result: AnalysisResult, services: Services) -> bool:
+    """Whether the stored rating `record_id` is of this very result (same provenance)."""
+    stored = await asyncio.to_thread(services.feedback_store.get, record_id, with_image=False)
+    current = json.loads(json.dumps(result.provenance.to_json()))  # as stored (lists, not tuples)
+    return stored is not None and stored.provenance == current
+
+
 async def save_feedback(
     result: AnalysisResult | None,
     shown_image: dict | None,
@@ -181,6 +188,11 @@ async def save_feedback(
         raise gr.Error(
             "Choose an overall rating, review a finding or write a comment before saving."
         )
+    if record_id and not await _rates_this_result(record_id, result, services):
+        # The page resets the id when Analyze is pressed, but an API client that analyses again
+        # in the same session still holds the previous rating's id: that rating must not be
+        # overwritten by a rating of another result (issue 17: nothing confirmed is lost).
+        record_id = None
     try:
         record = build_record(
             result,
