@@ -204,6 +204,4 @@ def launch_options(services: Services) -> dict[str, Any]:
         "max_threads": max(40, 4 * services.settings.backends.concurrency),
         # What the server enforces below Gradio's routes (ui/middleware.py).
         "app_kwargs": {"middleware": [Middleware(Guard, services=services)]},
-        # The sign-in page shows the sentence of a login refused for now (HTTP 429).
-        "head": (ASSETS / "login-wait.html").read_text(encoding="utf-8") if auth else None,
     }

@@ -4,7 +4,8 @@ OAuth's session is already decoded when it runs):
 - every response forbids framing by other sites (`X-Frame-Options`, CSP `frame-ancestors`;
   on a Space, huggingface.co, which shows the app in a frame, is allowed);
 - `/login`: the backoff of `access.LoginGuard`, per user name and per client address, with a
-  sentence saying when to try again (HTTP 429);
+  sentence saying when to try again (HTTP 429), which the sign-in page shows (a script added to
+  the page, `assets/login-wait.html`: Gradio's page shows only "Incorrect Credentials");
 - `/gradio_api/upload`: with OAuth organisations on, only signed-in members may upload; files
   are stored under random names and remembered with their sender (`uploads.py`);
 - `/gradio_api/file=...`: another login's upload, or the exports in the app's data folder
@@ -57,6 +58,8 @@ class Guard:
         self.exports = services.exports_dir.resolve()
         self._sessions: OrderedDict[str, str] = OrderedDict()
         self._lock = threading.Lock()
+        script = Path(__file__).resolve().parents[2] / "assets" / "login-wait.html"
+        self.login_script = script.read_bytes()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -66,6 +69,8 @@ class Guard:
         path, method = scope["path"], scope["method"]
         if method == "POST" and path.rstrip("/") == "/login":
             await self._login(scope, receive, send)
+        elif method == "GET" and path == "/":
+            await self._page(scope, receive, send)
         elif method == "POST" and path.rstrip("/") == f"{API}/upload":
             await self._upload(scope, receive, send)
         elif path.startswith((f"{API}/file=", f"{API}/file/")):
@@ -142,6 +147,39 @@ class Guard:
             guard.succeeded(keys[0])
         elif status and status[0] == 400:  # Gradio's "Incorrect credentials"
             guard.failed(*keys)
+
+    async def _page(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The page (the sign-in form when logins are on), with the script that shows why a
+        sign-in was refused for now."""
+        gradio_app = scope.get("app")
+        if gradio_app is None or getattr(gradio_app, "auth", None) is None:
+            await self.app(scope, receive, send)
+            return
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def sending(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                kinds = [v for k, v in message.get("headers", []) if k == b"content-type"]
+                if not (kinds and kinds[0].startswith(b"text/html")):
+                    await send(message)
+                    return
+                start = message
+                return
+            if start is None:
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            body = b"".join(chunks).replace(b"</head>", self.login_script + b"</head>", 1)
+            headers = [(k, v) for k, v in start.get("headers", []) if k != b"content-length"]
+            headers.append((b"content-length", str(len(body)).encode()))
+            await send({**start, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, sending)
 
     async def _upload(self, scope: Scope, receive: Receive, send: Send) -> None:
         signed_in, login = await self._identity(scope)
