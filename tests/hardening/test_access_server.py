@@ -277,6 +277,8 @@ def test_uploads_get_random_names_and_only_their_sender_reads_them(tmp_path):
         assert stat.S_IMODE(Path(path).parent.stat().st_mode) == 0o700
         assert bob.client.get(f"/gradio_api/file={path}").status_code == 200
         assert alice.client.get(f"/gradio_api/file={path}").status_code == 403
+        assert alice.client.get(f"/gradio_api/file/{path}").status_code == 403  # the old route
+        assert bob.client.get(f"/gradio_api/file/{path}").status_code == 200
         assert bob.run("upload", "change", [file_data(path), None]).data[0] is not None
         theirs = alice.run("upload", "change", [file_data(path), None])
         assert theirs.data[0] is None and "uploaded by another user" in theirs.data[1]
