@@ -133,8 +133,8 @@ def rate_through_api(
     stop: threading.Event | None = None,
     on_ack: Callable[[str], None] | None = None,
 ) -> None:
-    """One clinician: for each comment, a fresh session analyses the image and saves a rating
-    carrying that comment. Only ratings whose save call returned are counted as acknowledged."""
+    """One clinician: for each comment, analyses the image and saves a rating carrying that
+    comment. Only ratings whose save call returned are counted as acknowledged."""
     from gradio_client import Client, handle_file
 
     try:
@@ -147,7 +147,8 @@ def rate_through_api(
         if stop is not None and stop.is_set():
             return
         try:
-            client.reset_session()  # a new page: its own result and rating state
+            # One session analyses and rates in turn: each analysis gets its own rating
+            # (tests/ui/test_rating_per_result.py).
             client.predict(handle_file(str(image)), template="cxr", api_name="/analyze")
             started = time.perf_counter()
             message, _ = client.predict(

@@ -36,9 +36,14 @@ def test_a_second_analysis_in_one_api_session_is_rated_separately(tmp_path: Path
             second, _ = client.predict(
                 overall="disagree", comment="second", api_name="/save_feedback"
             )
+            # The same image again at once: the same provenance to the second, a new result still.
+            client.predict(
+                handle_file(str(tmp_path / "1.png")), template="cxr", api_name="/analyze"
+            )
+            third, _ = client.predict(overall="agree", comment="third", api_name="/save_feedback")
     assert "Rating saved" in first and "Rating updated" in again  # same result: same record
-    assert "Rating saved" in second  # another result: a new record
+    assert "Rating saved" in second and "Rating saved" in third  # other results: new records
     with FeedbackStore(settings.feedback.db_path) as store:
         records = list(store.iter_all())
-    assert sorted(r.comment for r in records) == ["first, changed", "second"]
+    assert sorted(r.comment for r in records) == ["first, changed", "second", "third"]
     assert len({r.image_sha256 for r in records}) == 2

@@ -158,10 +158,13 @@ def check_bound(result: AnalysisResult | None, shown_image: dict | None) -> None
 
 
 async def _rates_this_result(record_id: str, result: AnalysisResult, services: Services) -> bool:
-    """Whether the stored rating `record_id` is of this very result (same provenance)."""
+    """Whether the stored rating `record_id` is of this very result: the same provenance (which
+    names the second it was analysed in) and the same measured timings (two analyses within one
+    second do not take the same microseconds)."""
     stored = await asyncio.to_thread(services.feedback_store.get, record_id, with_image=False)
     current = json.loads(json.dumps(result.provenance.to_json()))  # as stored (lists, not tuples)
-    return stored is not None and stored.provenance == current
+    timings = {k: float(v) for k, v in result.timings_ms.items()}
+    return stored is not None and stored.provenance == current and stored.timings_ms == timings
 
 
 async def save_feedback(
