@@ -50,6 +50,9 @@ class Services:
     _gates: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     # Prepared images by (content digest, window, frame); see `prepare`.
     _prepared: OrderedDict[tuple, PreparedImage] = field(default_factory=OrderedDict)
+    # Files refused as too large or damaged, by the same key: a bomb that hit a limit or the time
+    # limit in the preview is refused again at once by Analyze (or a second upload), not re-run.
+    _refused: OrderedDict[tuple, tuple[str, str]] = field(default_factory=OrderedDict)
     prepared_cache_size: int = 32
 
     def __post_init__(self) -> None:
@@ -100,7 +103,16 @@ class Services:
         if cached is not None:
             self._prepared.move_to_end(key)
             return cached
-        image = await pool.prepare(source, window=window, frame=frame, owner=owner)
+        if (refused := self._refused.get(key)) is not None:
+            raise ImageError(refused[0], kind=refused[1])
+        try:
+            image = await pool.prepare(source, window=window, frame=frame, owner=owner)
+        except ImageError as exc:
+            if exc.kind in {"too_large", "corrupt"}:
+                self._refused[key] = (str(exc), exc.kind)
+                while len(self._refused) > self.prepared_cache_size:
+                    self._refused.popitem(last=False)
+            raise
         resolved = (digest, image.info.window, image.info.frame_index)
         for each in {key, resolved}:
             self._prepared[each] = image

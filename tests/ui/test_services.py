@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from medgemma_ui.imaging import ImageError
-from medgemma_ui.settings import Settings
+from medgemma_ui.imaging.workers import PreparePool
+from medgemma_ui.settings import ImageLimits, Settings
 from medgemma_ui.ui.services import create_services
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "medgemma_ui" / "templates" / "data" / "examples"
@@ -87,3 +89,29 @@ async def test_a_new_image_keeps_a_chosen_study_mode_and_suggests_otherwise(tmp_
     assert kept["template"] is gr.skip() or kept["template"] == gr.skip()
     switched = await preview_new_file(chest, "ct", services)
     assert switched["template"] == "cxr"
+
+
+async def test_a_file_refused_as_too_large_is_not_prepared_again(tmp_path):
+    """A file that hit a limit or the time limit in the preview is refused again at once when
+    Analyze (or another upload of the same bytes) asks for it: never run twice."""
+    from tests.hardening.bombs import progressive_jpeg
+
+    services = make_services(tmp_path)
+    services.prepare_pool.close()
+    services.prepare_pool = PreparePool(1, ImageLimits(), timeout_s=1.0)
+    slow = tmp_path / "slow.jpg"
+    slow.write_bytes(progressive_jpeg(7000, 240, "RGB"))
+    try:
+        start = time.perf_counter()
+        with pytest.raises(ImageError, match="longer than 1 s") as first:
+            await services.prepare(str(slow))
+        assert time.perf_counter() - start >= 1.0
+        again = tmp_path / "again.jpg"
+        again.write_bytes(slow.read_bytes())
+        start = time.perf_counter()
+        with pytest.raises(ImageError) as second:
+            await services.prepare(str(again))
+        assert time.perf_counter() - start < 0.5
+        assert str(second.value) == str(first.value) and second.value.kind == "too_large"
+    finally:
+        services.prepare_pool.close()
