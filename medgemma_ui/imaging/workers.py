@@ -138,7 +138,7 @@ class PreparePool:
                 try:
                     context = multiprocessing.get_context("forkserver")
                     context.set_forkserver_preload(_PRELOAD)
-                    ProcessPoolExecutor(max_workers=1, mp_context=context).shutdown()
+                    context.Lock()  # the semaphores the pools need (sem_open) work here
                     self._context = context
                     self._slots = [_Slot() for _ in range(self.workers)]
                 except (ValueError, OSError, NotImplementedError, ImportError) as exc:
