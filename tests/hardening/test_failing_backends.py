@@ -33,10 +33,13 @@ from medgemma_ui.backends import (
     TextDelta,
 )
 from medgemma_ui.backends.providers.openai_compat import OpenAIConfig
+from medgemma_ui.ui.handlers.result_view import RESULT_OUTPUTS
 from tests.support.app_runner import running_app, settings_for
 from tests.support.model_server import CXR_ANSWER, ModelServer, Script
 
 SMALL_BACKOFF = {"backoff_base_s": 0.2, "backoff_max_s": 0.5}
+# The analyze API's outputs, in order: the image sent, then the result area (states not sent).
+OUTPUT_NAMES = ("preview", *(name for name in RESULT_OUTPUTS if name != "result_state"))
 SLOW_MARKER = "[slow]"
 SLOW_DELAY_S = 20.0
 
@@ -243,9 +246,9 @@ def test_a_hanging_request_does_not_slow_other_users(slow_app, png_path) -> None
         slow_record = slow_requests()[0]
 
         started = time.monotonic()
-        _preview, raw, parsed, *_, status, _timings, _note = fast_client.predict(
-            *analyze_args(png_path, ""), api_name="/analyze"
-        )
+        outputs = fast_client.predict(*analyze_args(png_path, ""), api_name="/analyze")
+        named = dict(zip(OUTPUT_NAMES, outputs, strict=True))
+        raw, parsed, status = named["raw"], named["parsed"], named["status"]
         fast_elapsed = time.monotonic() - started
 
         assert raw == CXR_ANSWER and parsed["cardiac_size"] == "normal"

@@ -50,7 +50,7 @@ def render_open(services: Services) -> Refs:
 
 
 def render_exports(services: Services) -> Refs:
-    with gr.Row(elem_id="exports"):
+    with gr.Row(elem_id="result-exports"):
         sr = gr.DownloadButton("DICOM SR", visible=False, size="sm", elem_id="export-sr")
         fhir = gr.DownloadButton("FHIR R4", visible=False, size="sm", elem_id="export-fhir")
         pdf = gr.DownloadButton("PDF report", visible=False, size="sm", elem_id="export-pdf")
