@@ -83,7 +83,9 @@ def oauth_app(tmp_path_factory) -> Iterator[str]:
     with ModelServer() as model:
         settings = settings_for(model, tmp_path)
         server = replace(settings.server, oauth_orgs=(ORG,), prepare_workers=1)
-        services = create_services(settings.with_changes(server=server))
+        # A PACS address that nothing answers: its panel is shown; refused calls never reach it.
+        pacs = replace(settings.pacs, url="http://127.0.0.1:9/dicom-web", timeout_s=2.0)
+        services = create_services(settings.with_changes(server=server, pacs=pacs))
         services.org_gate = OrgGate((ORG,), whoami=whoami)
         demo = build_demo(services)
         demo.launch(prevent_thread_lock=True, quiet=True, **launch_options(services))
@@ -156,3 +158,13 @@ def test_gradio_oauth_extra_is_installed():
 
     requirements = (Path(__file__).resolve().parents[2] / "requirements.txt").read_text()
     assert "gradio[oauth]==" in requirements
+
+
+def test_the_pacs_panel_needs_a_signed_in_member(oauth_app):
+    """Study facts are patient data: looking a study up is refused before any PACS is asked."""
+    for token in (None, "outsider-token"):
+        refused = browser(oauth_app, token).run("pacs-find", "click", ["ACC123"])
+        assert not refused.success
+        assert f"belongs to {ORG}" in (refused.error or "")
+    member = browser(oauth_app, "member-token").run("pacs-find", "click", ["ACC123"])
+    assert member.success  # asked the (absent) PACS: a sentence in the panel, not a refusal

@@ -68,14 +68,26 @@ def render_exports(services: Services) -> Refs:
 def listen(refs: Refs, services: Services) -> None:
     private: dict[str, Any] = {"api_visibility": "private", "concurrency_limit": None}
 
-    async def on_find(query: str | None) -> dict:
-        return by_component(refs, await handlers.find_study(query, services))
+    # Every PACS event checks the caller as the image events do (signed in, a member with OAuth
+    # organisations): study facts and files are patient data.
+    async def on_find(
+        query: str | None, request: gr.Request, oauth_token: gr.OAuthToken | None = None
+    ) -> dict:
+        with services.acting_for(request, oauth_token):
+            return by_component(refs, await handlers.find_study(query, services))
 
     find = {"inputs": [refs["pacs_query"]], "outputs": [refs[n] for n in FIND_OUTPUTS], **private}
     refs["pacs_find"].click(on_find, **find)
     refs["pacs_query"].submit(on_find, **find)
 
-    async def on_open(choice: int | None, found: list, progress=gr.Progress()):  # noqa: B008
+    async def on_open(
+        choice: int | None,
+        found: list,
+        request: gr.Request,
+        oauth_token: gr.OAuthToken | None = None,
+        progress=gr.Progress(),  # noqa: B008
+    ):
+        services.identify(request, oauth_token)
         async for update in handlers.open_series(choice, found, services, progress):
             yield by_component(refs, update)
 
@@ -89,7 +101,15 @@ def listen(refs: Refs, services: Services) -> None:
     sources = [refs["result_state"], refs["upload"], refs["study_files"], refs["prior"]]
     outputs = [refs[n] for n in EXPORT_OUTPUTS]
 
-    async def on_result(result: Any, upload: Any, study: Any, prior: Any):
+    async def on_result(
+        result: Any,
+        upload: Any,
+        study: Any,
+        prior: Any,
+        request: gr.Request,
+        oauth_token: gr.OAuthToken | None = None,
+    ):
+        services.identify(request, oauth_token)
         async for update in handlers.make_exports(result, upload, study, prior, services):
             yield by_component(refs, update)
 
@@ -110,7 +130,15 @@ def listen(refs: Refs, services: Services) -> None:
         **private,
     )
 
-    def on_store(result: Any, upload: Any, study: Any, prior: Any) -> dict:
+    def on_store(
+        result: Any,
+        upload: Any,
+        study: Any,
+        prior: Any,
+        request: gr.Request,
+        oauth_token: gr.OAuthToken | None = None,
+    ) -> dict:
+        services.identify(request, oauth_token)
         return by_component(
             refs, {"export_status": handlers.send_sr(result, upload, study, prior, services)}
         )
