@@ -334,6 +334,7 @@ def render_dicom(
     }
 
     stored: StoredValues | None = None
+    pixels: np.ndarray | None
     if photometric == "PALETTE COLOR":
         pixels = palette_to_rgb(arr, ds)
         _no_window(window, "a colour (palette) image")

@@ -8,7 +8,6 @@ from pydicom.dataset import Dataset
 from pydicom.pixels import apply_modality_lut
 
 from . import windowing
-from .colour import gather_rgbx
 from .errors import ImageError
 from .rendered import StoredValues
 
@@ -60,7 +59,7 @@ def render_grey(
     window: str | None,
     frame: int,
     warnings: list[str],
-) -> tuple[np.ndarray, str, list[str], list[dict[str, object]], StoredValues | None]:
+) -> tuple[np.ndarray | None, str, list[str], list[dict[str, object]], StoredValues | None]:
     """Modality LUT -> chosen window -> 8-bit, as lookup tables over every stored value when the
     data are integers of at most 16 bits (about 2x faster than pydicom's float path). For the
     three-window CT encoding it also returns the stored values and their table, so that geometry
@@ -108,12 +107,14 @@ def render_grey(
 
         def lookup_rgbx(
             mappings: list[windowing.Mapping],
-        ) -> tuple[np.ndarray, StoredValues | None]:
+        ) -> tuple[np.ndarray | None, StoredValues | None]:
             table = np.zeros((size, 4), dtype=np.uint8)
             for channel, mapping in enumerate(mappings):
                 table[positions, channel] = mapping(values)
             kept = StoredValues(arr.astype(np.float32), table, low, high, arr.dtype)
-            return gather_rgbx(table, index), kept
+            # The full-resolution RGBX image is made only if asked for (`Rendered.pixels`):
+            # preparing resizes the stored values and applies the table after.
+            return None, kept
 
         def counts() -> np.ndarray | None:
             return np.bincount(index.ravel(), minlength=size)[positions]
@@ -125,7 +126,7 @@ def render_grey(
 
         def lookup_rgbx(
             mappings: list[windowing.Mapping],
-        ) -> tuple[np.ndarray, StoredValues | None]:
+        ) -> tuple[np.ndarray | None, StoredValues | None]:
             channels = [mapping(values) for mapping in mappings]
             return np.stack([*channels, np.zeros_like(channels[0])], axis=-1), None
 

@@ -4,11 +4,13 @@ non-identifying facts about them; and the limit and frame checks they share."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from medgemma_ui.settings import ImageLimits
 
+from .colour import gather_rgbx
 from .errors import ImageError
 from .info import ImageInfo
 
@@ -30,12 +32,24 @@ class StoredValues:
 class Rendered:
     """Pixels before geometry and the non-identifying facts about them. `pixels` is uint8 HxW
     (grey), HxWx3 (RGB) or HxWx4 (RGBX: the fourth byte is padding, so colour lookups can
-    gather one 32-bit word per pixel). When `stored` is set, `pixels` is its table applied at
-    full resolution, and geometry resizes `stored` instead and applies the table after."""
+    gather one 32-bit word per pixel). When `stored` is set, geometry resizes `stored` and
+    applies the table after; `pixels` is then its table applied at full resolution, made only
+    when asked for (the preparation never needs it)."""
 
-    pixels: np.ndarray
+    given: np.ndarray | None
     info: ImageInfo
     stored: StoredValues | None = None
+
+    @cached_property
+    def pixels(self) -> np.ndarray:
+        if self.given is not None:
+            return self.given
+        if self.stored is None:
+            raise ValueError("a Rendered needs pixels or stored values")
+        stored = self.stored
+        unsigned = np.uint8 if stored.dtype.itemsize == 1 else np.uint16
+        index = np.rint(stored.values).astype(stored.dtype).view(unsigned)
+        return gather_rgbx(stored.table, index)
 
     @property
     def rgb(self) -> np.ndarray:
