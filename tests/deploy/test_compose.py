@@ -4,8 +4,6 @@ the model server, every variable is one the app reads, the proxy keeps sessions 
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -114,19 +112,3 @@ def test_no_secret_is_committed() -> None:
     text = (DEPLOY / "compose.yaml").read_text() + (DEPLOY / ".env.example").read_text()
     assert not re.search(r"hf_[A-Za-z0-9]{20,}", text)
     assert re.search(r"^POSTGRES_PASSWORD=$", (DEPLOY / ".env.example").read_text(), re.M)
-
-
-@pytest.mark.skipif(
-    shutil.which("docker") is None
-    or subprocess.run(["docker", "compose", "version"], capture_output=True).returncode != 0,
-    reason="docker compose is not installed here; the checks above ran without it",
-)
-def test_docker_compose_accepts_the_file() -> None:
-    result = subprocess.run(
-        ["docker", "compose", "-f", str(DEPLOY / "compose.yaml"), "config", "--quiet"],
-        env={"POSTGRES_PASSWORD": "pw", "HF_TOKEN": "hf_x", "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr

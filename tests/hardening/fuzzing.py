@@ -205,11 +205,19 @@ def reset_peak_rss() -> None:
     Path("/proc/self/clear_refs").write_text("5")
 
 
-def peak_rss_bytes() -> int:
+def _status(field: str) -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) * 1024
-    raise AssertionError("no VmHWM in /proc/self/status")
+    raise AssertionError(f"no {field} in /proc/self/status")
+
+
+def peak_rss_bytes() -> int:
+    return _status("VmHWM")
+
+
+def rss_bytes() -> int:
+    return _status("VmRSS")
 
 
 def overwrite_transfer_syntax(data: bytes, uid: str) -> bytes:
