@@ -51,6 +51,9 @@ from medgemma_ui.templates import (
 
 MAX_PARSE_RETRIES = 2
 MAX_TARGET_CHARS = 200
+# A template's prompt is about 1-2 thousand characters; an edit far beyond that is not a prompt
+# (and would be forwarded to the backend as is).
+MAX_PROMPT_CHARS = 20_000
 
 
 def edited_prompt(prompt: str | None) -> str | None:
@@ -98,6 +101,11 @@ class AnalysisRequest:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "images", tuple(self.images))
+        if self.prompt is not None and len(self.prompt) > MAX_PROMPT_CHARS:
+            raise ValueError(
+                f"The prompt is {len(self.prompt):,} characters long; at most "
+                f"{MAX_PROMPT_CHARS:,} are sent. Shorten it, or reset it to the template's."
+            )
         object.__setattr__(self, "prompt", edited_prompt(self.prompt))
         if not self.images:
             raise ValueError("Give an image to analyse.")

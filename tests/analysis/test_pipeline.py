@@ -406,3 +406,11 @@ async def test_the_template_window_is_used_when_none_is_chosen(
     finally:
         use_templates_dir(None)
     assert sent == {("ct", None): "bone", ("ct", "lung"): "lung", ("mri", None): "medgemma"}
+
+
+def test_a_prompt_over_the_cap_is_refused_before_anything_is_sent():
+    from medgemma_ui.analysis import MAX_PROMPT_CHARS
+
+    with pytest.raises(ValueError, match="at most 20,000 are sent"):
+        cxr_request(prompt="x" * (MAX_PROMPT_CHARS + 1))
+    assert cxr_request(prompt="x" * MAX_PROMPT_CHARS).prompt is not None

@@ -158,3 +158,19 @@ def test_files_of_two_series_ask_which_and_the_choice_is_sent(app, tmp_path):
     )  # fmt: skip
     out = named(chosen)
     assert out["provenance"]["series_slices"] == 4
+
+
+def test_a_prompt_over_the_cap_is_refused_with_a_sentence(app, model_server, tmp_path):
+    client, _ = app
+    image = tmp_path / "scan.png"
+    Image.new("L", (64, 64), 5).save(image)
+    before = len(model_server.requests)
+    with pytest.raises(Exception, match="at most 20,000 are sent"):
+        client.predict(
+            file_path=handle_file(str(image)),
+            template="cxr",
+            backend="openai",
+            prompt="Describe. " * 3000,
+            api_name="/analyze",
+        )
+    assert len(model_server.requests) == before  # nothing was forwarded
