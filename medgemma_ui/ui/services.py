@@ -53,7 +53,8 @@ class Services:
     # Files refused as too large or damaged, by the same key: a bomb that hit a limit or the time
     # limit in the preview is refused again at once by Analyze (or a second upload), not re-run.
     _refused: OrderedDict[tuple, tuple[str, str]] = field(default_factory=OrderedDict)
-    prepared_cache_size: int = 32
+    # Enough for a series' 85 slices besides a few previews (JPEG bytes, ~150 KB each).
+    prepared_cache_size: int = 256
 
     def __post_init__(self) -> None:
         server = self.settings.server
