@@ -135,6 +135,13 @@ DESTINATIONS = [
     ),
     pytest.param({"dataset_repo": "org/fb"}, {}, False, "has no token", id="no-token"),
     pytest.param({}, {"on_spaces": True}, False, "wiped on restart", id="spaces"),
+    pytest.param(
+        {"db_url": "postgresql://feedback:secret@db.example/ratings"},
+        {},
+        False,
+        "Ratings are saved in the shared feedback database (PostgreSQL).",
+        id="postgresql",
+    ),
 ]
 
 

@@ -80,7 +80,11 @@ def destination_sentence(settings: Settings, *, hub_offline: bool | None = None)
 
         hub_offline = bool(constants.is_offline_mode())
     fb = settings.feedback
-    here = "Ratings are saved in the feedback database on this server"
+    here = (
+        "Ratings are saved in the shared feedback database (PostgreSQL)"
+        if fb.db_url
+        else "Ratings are saved in the feedback database on this server"
+    )
     if fb.dataset_repo and fb.dataset_token:
         if hub_offline:
             return (
