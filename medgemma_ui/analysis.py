@@ -37,7 +37,7 @@ from medgemma_ui.backends import (
 from medgemma_ui.boxes import Box, boxes_from_answer
 from medgemma_ui.findings import Findings, parse_findings
 from medgemma_ui.imaging import ImageError, ImageInfo, PreparedImage, prepare
-from medgemma_ui.imaging.series import is_archive, plan_series, select_slices
+from medgemma_ui.imaging.series import Slice, is_archive, plan_series, select_slices
 from medgemma_ui.settings import GenerationDefaults, ImageLimits
 from medgemma_ui.templates import (
     AUTO_TEMPLATE,
@@ -473,11 +473,13 @@ async def _prepare_series(
     first = await preparer(first_slice.source, window=request.window, frame=first_slice.frame)
     template = explicit or _series_template(first.info)
     window = request.window or template.window_for(first.info.window_choices) or first.info.window
-    images = tuple(
-        await asyncio.gather(
-            *(preparer(s.source, window=window, frame=s.frame) for s in plan.slices)
-        )
-    )
+
+    async def slice_image(piece: Slice) -> PreparedImage:
+        if piece is first_slice and window == first.info.window:
+            return first  # already prepared as it will be sent
+        return await preparer(piece.source, window=window, frame=piece.frame)
+
+    images = tuple(await asyncio.gather(*(slice_image(piece) for piece in plan.slices)))
     inputs = tuple(
         {
             "role": "slice",

@@ -299,3 +299,20 @@ def test_an_archive_over_the_limits_is_refused_before_unpacking(tmp_path: Path):
     broken.write_bytes(archive.read_bytes()[:300])
     with pytest.raises(ImageError, match=r"could not be read|damaged"):
         plan_series([broken])
+
+
+async def test_each_slice_is_prepared_once(make_server, make_backend, tmp_path: Path):
+    from medgemma_ui.analysis import thread_preparer
+
+    files = write_ct_series(tmp_path / "series", 100)
+    calls: list[tuple] = []
+    inner = thread_preparer()
+
+    async def counting(source, *, window, frame):
+        calls.append((str(source), window, frame))
+        return await inner(source, window=window, frame=frame)
+
+    server = make_server([CT_ANSWER])
+    request = AnalysisRequest(tuple(files), template_id="ct-volume", parse_retries=0)
+    await analyze_to_result(request, make_backend(server), preparer=counting)
+    assert len(calls) == 85 and len(set(calls)) == 85
