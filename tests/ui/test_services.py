@@ -115,3 +115,20 @@ async def test_a_file_refused_as_too_large_is_not_prepared_again(tmp_path):
         assert str(second.value) == str(first.value) and second.value.kind == "too_large"
     finally:
         services.prepare_pool.close()
+
+
+async def test_the_series_preview_follows_the_chosen_series(tmp_path):
+    """Files of two series: without a choice the preview says which there are; with one it
+    shows that series' middle slice and how many of its slices go."""
+    from medgemma_ui.ui.handlers.preview import preview_series
+    from tests.support.series import write_ct_series
+
+    services = make_services(tmp_path)
+    first = write_ct_series(tmp_path / "a", 7)
+    second = write_ct_series(tmp_path / "b", 4)
+    paths = [str(p) for p in (*first, *second)]
+    unchosen = await preview_series(paths, "ct-volume", services)
+    assert "hold 2 series" in unchosen["facts_summary"]
+    chosen = await preview_series(paths, "ct-volume", services, 2)
+    assert chosen["facts_summary"].startswith("Series: CT · 4 slices, 4 will be sent")
+    assert chosen["preview"] is not None

@@ -152,12 +152,18 @@ async def preview_series(
     services: Services,
     series: float | None = None,
 ) -> dict[str, Any]:
-    """A series' files: its middle slice as it will be sent, how many slices go, and the series
-    template its modality points to. The result on screen is cleared (another input)."""
+    """A series' files (of the chosen series when they hold several): its middle slice as it will
+    be sent, how many slices go, and the series template its modality points to. The result on
+    screen is cleared (another input)."""
     if not paths:
         return {"template": gr.skip()}
     try:
-        plan = await asyncio.to_thread(plan_series, list(paths), services.settings.image_limits)
+        plan = await asyncio.to_thread(
+            plan_series,
+            list(paths),
+            services.settings.image_limits,
+            choose=series_number(series),
+        )
     except ImageError as exc:
         log.info("series refused: %s", exc)
         return _no_image(f"**This series cannot be used.** {exc}")
