@@ -16,6 +16,7 @@ from medgemma_ui.imaging import ImageError, PreparedImage
 from medgemma_ui.imaging.series import is_archive, plan_series
 from medgemma_ui.templates import (
     AUTO_TEMPLATE,
+    Template,
     UnknownTemplateError,
     fallback_template,
     get_template,
@@ -102,14 +103,10 @@ async def preview_new_file(
     suggested = suggest_template(image.info)
     if suggested is None and template in (None, "", AUTO_TEMPLATE):
         suggested = fallback_template().id
-    if _study_mode(template):  # a chosen comparison, localisation or series stays chosen
-        suggested = None
-    # The template's own window, when it has one this image offers, is the one shown and sent.
-    window = _template_window(suggested or template, image)
-    if window is not None and window != image.info.window:
-        windowed = await _prepare(path, window, None, services)
-        if isinstance(windowed, PreparedImage):
-            image = windowed
+    chosen = _known_template(template)
+    if chosen is not None and chosen.input != "image":
+        suggested = None  # a chosen comparison, localisation or series stays chosen
+    image = await _in_template_window(path, None, suggested or template, image, services)
     return {
         **_image(image),
         "template": gr.skip() if suggested is None else suggested,
@@ -123,10 +120,7 @@ STUDY_INPUTS = ("study_files", "series", "prior", "target")
 
 def study_inputs(template_id: str | None) -> dict[str, Any]:
     """Show the series upload, the prior upload or the target for templates that take them."""
-    try:
-        template = get_template(template_id or "")
-    except UnknownTemplateError:
-        template = None
+    template = _known_template(template_id)
     kind = template.input if template else "image"
     targets = list(template.targets) if template else []
     return {
@@ -173,12 +167,7 @@ async def preview_series(
         return _no_image(f"**This series cannot be used.** {first}")
     suggested = suggest_template(first.info, "series")
     chosen = template if template not in (None, "", AUTO_TEMPLATE) else suggested
-    window = _template_window(chosen, first)
-    image = first
-    if window is not None and window != first.info.window:
-        windowed = await _prepare(middle.source, window, middle.frame, services)
-        if isinstance(windowed, PreparedImage):
-            image = windowed
+    image = await _in_template_window(middle.source, middle.frame, chosen, first, services)
     summary = (
         f"Series: {plan.modality or '?'} · {plan.total} slices, {len(plan.slices)} will be "
         f"sent · slice {middle.index + 1} shown"
@@ -194,19 +183,29 @@ async def preview_series(
     }
 
 
-def _study_mode(template_id: str | None) -> bool:
+def _known_template(template_id: str | None) -> Template | None:
+    """The chosen template, or None for "auto", nothing or an unknown id."""
     try:
-        return get_template(template_id or "").input != "image"
-    except UnknownTemplateError:
-        return False
-
-
-def _template_window(template_id: str | None, image: PreparedImage) -> str | None:
-    try:
-        template = get_template(template_id or "")
+        return get_template(template_id or "")
     except UnknownTemplateError:
         return None
-    return template.window_for(image.info.window_choices)
+
+
+async def _in_template_window(
+    source: str | bytes,
+    frame: int | None,
+    template_id: str | None,
+    image: PreparedImage,
+    services: Services,
+) -> PreparedImage:
+    """The image in the template's own window when the template has one the image offers (it is
+    the one shown and sent), else the image as it is."""
+    template = _known_template(template_id)
+    window = template.window_for(image.info.window_choices) if template else None
+    if window is None or window == image.info.window:
+        return image
+    windowed = await _prepare(source, window, frame, services)
+    return windowed if isinstance(windowed, PreparedImage) else image
 
 
 async def preview_adjusted(
