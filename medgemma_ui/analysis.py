@@ -459,9 +459,7 @@ async def _prepare_series(
     if all(isinstance(s, PreparedImage) for s in request.images):
         chosen = [request.images[i] for i in select_slices(len(request.images))]
         images = tuple(i for i in chosen if isinstance(i, PreparedImage))
-        template = explicit or get_template(
-            suggest_template(images[0].info, "series") or request.template_id
-        )
+        template = explicit or _series_template(images[0].info)
         inputs = tuple(
             {"role": "slice", "image_sha256": i.sha256, "slice_index": n}
             for n, i in enumerate(images)

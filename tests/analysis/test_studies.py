@@ -316,3 +316,9 @@ async def test_each_slice_is_prepared_once(make_server, make_backend, tmp_path: 
     request = AnalysisRequest(tuple(files), template_id="ct-volume", parse_retries=0)
     await analyze_to_result(request, make_backend(server), preparer=counting)
     assert len(calls) == 85 and len(set(calls)) == 85
+
+
+async def test_prepared_images_without_a_series_template_get_a_sentence(make_backend, make_server):
+    images = (prepare(png_bytes(seed=1)), prepare(png_bytes(seed=2)))
+    with pytest.raises(ImageError, match="No template reads a series of PNG images"):
+        await analyze_to_result(AnalysisRequest(images), make_backend(make_server([CT_ANSWER])))
