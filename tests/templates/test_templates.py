@@ -201,6 +201,9 @@ GOOD_SCHEMA = {
         (GOOD_TOML + "[match]\nmodality = ['CT']\n", GOOD_SCHEMA, "unknown keys in [match]"),
         (GOOD_TOML + "[example]\nfile = 'none.png'\n", GOOD_SCHEMA, "'none.png' not found"),
         ('id = "x"\nversion = "1"\ninstructions = "Look."\n', GOOD_SCHEMA, "label"),
+        (GOOD_TOML + 'lead = "Slices follow."\n', GOOD_SCHEMA, "lead is sent before"),
+        (GOOD_TOML + "targets = ['left lung']\n", GOOD_SCHEMA, "targets are for"),
+        (GOOD_TOML + 'input = "target"\n', GOOD_SCHEMA, "must say {target}"),
         (GOOD_TOML + "label = 2\n", GOOD_SCHEMA, "x"),  # duplicate key: TOML error
         (GOOD_TOML, {**GOOD_SCHEMA, "required": "a"}, "not a valid JSON Schema"),
         (GOOD_TOML, {**GOOD_SCHEMA, "additionalProperties": True}, "additionalProperties"),
