@@ -7,7 +7,10 @@ variable and what it expects. An empty or unset variable means the default.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TypeVar
+
+N = TypeVar("N", int, float)
 
 
 class SettingsError(ValueError):
@@ -19,26 +22,29 @@ def read_str(env: Mapping[str, str], name: str, default: str = "") -> str:
 
 
 def read_int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a whole number, got {raw!r}.") from None
-    if not lo <= value <= hi:
-        raise SettingsError(f"{name} must be between {lo} and {hi}, got {value}.")
-    return value
+    return _read_number(env, name, default, lo, hi, int, "a whole number")
 
 
 def read_float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
+    return _read_number(env, name, default, lo, hi, float, "a number")
+
+
+def _read_number(
+    env: Mapping[str, str],
+    name: str,
+    default: N,
+    lo: N,
+    hi: N,
+    parse: Callable[[str], N],
+    kind: str,
+) -> N:
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
-        value = float(raw)
+        value = parse(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be a number, got {raw!r}.") from None
+        raise SettingsError(f"{name} must be {kind}, got {raw!r}.") from None
     if not lo <= value <= hi:
         raise SettingsError(f"{name} must be between {lo} and {hi}, got {value}.")
     return value

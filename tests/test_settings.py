@@ -41,6 +41,9 @@ def test_values_are_read_and_typed():
     [
         ({"MEDGEMMA_MAX_TOKENS": "2048"}, "MEDGEMMA_MAX_TOKENS must be between 1 and 1024"),
         ({"MEDGEMMA_PORT": "http"}, "MEDGEMMA_PORT must be a whole number"),
+        ({"MEDGEMMA_TEMPERATURE": "warm"}, "MEDGEMMA_TEMPERATURE must be a number, got 'warm'"),
+        ({"MEDGEMMA_TEMPERATURE": "2.5"}, "MEDGEMMA_TEMPERATURE must be between 0.0 and 2.0"),
+        ({"MEDGEMMA_TEMPERATURE": "nan"}, "MEDGEMMA_TEMPERATURE must be between"),
         ({"MEDGEMMA_DEFAULT_BACKEND": "gpt"}, "MEDGEMMA_DEFAULT_BACKEND must be one of"),
         ({"MEDGEMMA_STRUCTURED_OUTPUT": "maybe"}, "must be true or false"),
     ],
