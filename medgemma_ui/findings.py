@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -213,20 +214,8 @@ def _object_spans(text: str) -> list[tuple[int, int | None]]:
 
 def _matching_brace(text: str, start: int) -> int | None:
     depth = 0
-    in_string = False
-    escaped = False
-    for index in range(start, len(text)):
-        char = text[index]
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char == "{":
+    for index, char in _unquoted(text, start):
+        if char == "{":
             depth += 1
         elif char == "}":
             depth -= 1
@@ -286,23 +275,28 @@ def _describe_repairs(source: str, truncated: bool) -> list[str]:
 
 def _outside_strings(source: str) -> tuple[str, bool]:
     """`source` with the contents of double-quoted strings removed; whether it ends in a string."""
-    out: list[str] = []
+    outside = "".join(char for _, char in _unquoted(source))
+    # Every string leaves its two quotes behind; one left open leaves an odd number.
+    return outside, outside.count('"') % 2 == 1
+
+
+def _unquoted(text: str, start: int = 0) -> Iterator[tuple[int, str]]:
+    """(index, character) of `text` from `start`, skipping what is inside double-quoted strings
+    (their quotes are kept; a backslash escapes the next character)."""
     in_string = False
     escaped = False
-    for char in source:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-                out.append('"')
-        else:
-            if char == '"':
-                in_string = True
-            out.append(char)
-    return "".join(out), in_string
+    for index in range(start, len(text)):
+        char = text[index]
+        if not in_string:
+            in_string = char == '"'
+            yield index, char
+        elif escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == '"':
+            in_string = False
+            yield index, char
 
 
 @lru_cache(maxsize=32)
