@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -19,24 +20,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     actions = parser.add_subparsers(dest="action", required=True)
 
-    export = actions.add_parser("export", help="write every rating as CSV or JSON Lines")
+    export = _action(
+        actions, "export", run, help="write every rating as CSV or JSON Lines", session=True
+    )
     export.add_argument("--format", choices=("csv", "jsonl"), default="csv", dest="fmt")
     export.add_argument("--out", type=Path, help="output file (default: standard output)")
-    _common(export)
-    export.set_defaults(func=run)
-
-    stats = actions.add_parser(
+    _action(
+        actions,
         "stats",
+        run,
         help="print counts and the agreement dashboard's figures as JSON",
         description="Counts and agreement per template and backend, finding shares, "
         "inter-rater agreement, comparison win rates, box IoU and the daily trend: the review "
         "tab's dashboard, as JSON.",
+        session=True,
     )
-    _common(stats)
-    stats.set_defaults(func=run)
-
-    load = actions.add_parser(
+    load = _action(
+        actions,
         "import",
+        run_import,
         help="load JSON Lines exports or Hub shards into the store (idempotent by record id)",
         description="Load exports (`feedback export --format jsonl`, from any version of the "
         "app) or the Hub dataset's shards into the store. A record already there is replaced "
@@ -45,10 +47,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "skipped; the exit status is then 1.",
     )
     load.add_argument("files", nargs="+", type=Path, help="JSON Lines files, or folders of them")
-    load.add_argument(
-        "--db", help="SQLite file or postgresql:// URL (default: MEDGEMMA_FEEDBACK_DB)"
-    )
-    load.set_defaults(func=run_import)
 
     compare = actions.add_parser(
         "comparison",
@@ -60,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "name or a DICOM tag. For images from the PACS, export the study to a folder first.",
     )
     compare_actions = compare.add_subparsers(dest="comparison_action", required=True)
-    create = compare_actions.add_parser("create", help="create a session")
+    create = _action(compare_actions, "create", run_comparison, help="create a session")
     create.add_argument("label", help="the session's name, shown to clinicians")
     create.add_argument(
         "--arm",
@@ -70,18 +68,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     create.add_argument("images", nargs="+", type=Path, help="image files or folders of them")
     create.add_argument("--window", help="the window for every image (default: each image's)")
-    create.add_argument("--db", help="SQLite file or postgresql:// URL")
-    create.set_defaults(func=run_comparison)
-    listing = compare_actions.add_parser("list", help="list the sessions as JSON")
-    listing.add_argument("--db", help="SQLite file or postgresql:// URL")
-    listing.set_defaults(func=run_comparison)
+    _action(compare_actions, "list", run_comparison, help="list the sessions as JSON")
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def _action(
+    actions: argparse._SubParsersAction,
+    name: str,
+    func: Callable[[argparse.Namespace], int],
+    *,
+    help: str,
+    description: str | None = None,
+    session: bool = False,
+) -> argparse.ArgumentParser:
+    """A subcommand that runs `func`, with --db (and --session: only that session's records)."""
+    parser: argparse.ArgumentParser = actions.add_parser(name, help=help, description=description)
     parser.add_argument(
         "--db", help="SQLite file or postgresql:// URL (default: MEDGEMMA_FEEDBACK_DB)"
     )
-    parser.add_argument("--session", help="only this session label")
+    if session:
+        parser.add_argument("--session", help="only this session label")
+    parser.set_defaults(func=func)
+    return parser
 
 
 def _target(args: argparse.Namespace) -> Path | str:
