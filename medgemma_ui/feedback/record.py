@@ -44,6 +44,16 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
+def _check_choice(name: str, value: Any, choices: tuple[str, ...], alternative: str = "") -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}{alternative}, got {value!r}.")
+
+
+def _check_str_list(name: str, value: Any, note: str = "") -> None:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError(f"{name} must be a list of strings{note}.")
+
+
 def _check_str(name: str, value: object, *, limit: int = MAX_TEXT_CHARS) -> None:
     if not isinstance(value, str):
         raise ValueError(f"{name} must be a string, got {type(value).__name__}.")
@@ -139,35 +149,22 @@ class FeedbackRecord:
         if not isinstance(self.generation, dict):
             raise ValueError("generation must be a dict (max_tokens, temperature, ...).")
         _check_json("generation", self.generation)
-        if not isinstance(self.raw_answers, list) or not all(
-            isinstance(a, str) for a in self.raw_answers
-        ):
-            raise ValueError("raw_answers must be a list of strings (every answer, retries too).")
+        _check_str_list("raw_answers", self.raw_answers, " (every answer, retries too)")
         if self.parsed is not None and not isinstance(self.parsed, dict):
             raise ValueError(f"parsed must be a dict or None, got {type(self.parsed).__name__}.")
         _check_json("parsed", self.parsed)
         if not isinstance(self.valid, bool):
             raise ValueError(f"valid must be True or False, got {self.valid!r}.")
-        if not isinstance(self.parse_errors, list) or not all(
-            isinstance(e, str) for e in self.parse_errors
-        ):
-            raise ValueError("parse_errors must be a list of strings.")
+        _check_str_list("parse_errors", self.parse_errors)
 
-        if self.overall_rating is not None and self.overall_rating not in OVERALL_RATINGS:
-            raise ValueError(
-                f"overall_rating must be one of {', '.join(OVERALL_RATINGS)} or None, "
-                f"got {self.overall_rating!r}."
-            )
+        if self.overall_rating is not None:
+            _check_choice("overall_rating", self.overall_rating, OVERALL_RATINGS, " or None")
         if not isinstance(self.finding_ratings, dict):
             raise ValueError("finding_ratings must be a dict of finding path -> rating.")
         for path, rating in self.finding_ratings.items():
             if not isinstance(path, str) or not path:
                 raise ValueError(f"finding_ratings keys must be non-empty strings, got {path!r}.")
-            if rating not in FINDING_RATINGS:
-                raise ValueError(
-                    f"finding_ratings[{path!r}] must be one of {', '.join(FINDING_RATINGS)}, "
-                    f"got {rating!r}."
-                )
+            _check_choice(f"finding_ratings[{path!r}]", rating, FINDING_RATINGS)
         if not isinstance(self.finding_corrections, dict):
             raise ValueError("finding_corrections must be a dict of finding path -> text.")
         for path, text in self.finding_corrections.items():
@@ -175,10 +172,7 @@ class FeedbackRecord:
                 raise ValueError(f"finding_corrections[{path!r}] needs the rating 'modify'.")
             _check_str(f"finding_corrections[{path!r}]", text)
         self.finding_corrections = {p: redact(t) for p, t in self.finding_corrections.items()}
-        if not isinstance(self.added_findings, list) or not all(
-            isinstance(t, str) for t in self.added_findings
-        ):
-            raise ValueError("added_findings must be a list of strings.")
+        _check_str_list("added_findings", self.added_findings)
         if len(self.added_findings) > MAX_ADDED_FINDINGS:
             raise ValueError(f"added_findings holds at most {MAX_ADDED_FINDINGS} findings.")
         for text in self.added_findings:
