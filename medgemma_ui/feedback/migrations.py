@@ -1,9 +1,10 @@
 """Schema versions of the feedback database: one set of steps for SQLite and PostgreSQL.
 
 `MIGRATIONS[i]` takes a database from version i to i + 1. To change the schema, append one
-function; never edit a step that has shipped. A step gets the open connection (`sqlite3` or
-`psycopg`, both have `.execute(sql)`) and writes SQL both accept; `dialect(conn)` says which it
-is for the rare type that differs (BLOB is BYTEA in PostgreSQL).
+step; never edit a step that has shipped. A step is a function of the open connection (`sqlite3`
+or `psycopg`, both have `.execute(sql)`); `_statements(...)` makes one from SQL both accept, with
+`{key}` (text sorted byte-wise) and `{blob}` (BLOB is BYTEA in PostgreSQL) filled in for the
+types that differ. `dialect(conn)` says which database a step was given.
 
 All pending steps run in one transaction that first takes the database's migration lock, so a
 crash mid-migration leaves the previous version intact and several replicas starting at once
@@ -42,11 +43,21 @@ def _blob(conn: Any) -> str:
     return "BYTEA" if dialect(conn) == "postgresql" else "BLOB"
 
 
-def _v1(conn: Any) -> None:
+def _statements(*sql: str) -> Step:
+    """A step that runs these statements in order, with `{key}` and `{blob}` replaced by this
+    database's types for them (so `{{` and `}}` stand for a literal brace)."""
+
+    def step(conn: Any) -> None:
+        types = {"key": _text_key(conn), "blob": _blob(conn)}
+        for statement in sql:
+            conn.execute(statement.format(**types))
+
+    return step
+
+
+_v1 = _statements(
     # No column may hold a file name or DICOM tag: the image is known only by its hash.
-    key = _text_key(conn)
-    conn.execute(
-        f"""
+    """
         CREATE TABLE feedback (
             id                   {key} PRIMARY KEY NOT NULL,
             created_at           {key} NOT NULL,
@@ -72,59 +83,47 @@ def _v1(conn: Any) -> None:
             comment              TEXT NOT NULL DEFAULT '',
             timings_json         TEXT NOT NULL DEFAULT '{{}}'
         )
-        """
-    )
-    conn.execute("CREATE INDEX feedback_created_at ON feedback (created_at)")
-    conn.execute("CREATE INDEX feedback_session ON feedback (session_label)")
+        """,
+    "CREATE INDEX feedback_created_at ON feedback (created_at)",
+    "CREATE INDEX feedback_session ON feedback (session_label)",
     # Kept only when MEDGEMMA_FEEDBACK_KEEP_IMAGES is on; one row per distinct image.
-    conn.execute(
-        f"""
+    """
         CREATE TABLE images (
             sha256 TEXT PRIMARY KEY NOT NULL CHECK (length(sha256) = 64),
-            jpeg   {_blob(conn)} NOT NULL
+            jpeg   {blob} NOT NULL
         )
-        """
-    )
+        """,
+)
 
-
-def _v2(conn: Any) -> None:
+_v2 = _statements(
     # Provenance of the rated answer, and the per-finding review of the workspace (issue 12).
-    for column, default in (
-        ("provenance_json", "{}"),
-        ("finding_corrections_json", "{}"),
-        ("added_findings_json", "[]"),
-    ):
-        conn.execute(f"ALTER TABLE feedback ADD COLUMN {column} TEXT NOT NULL DEFAULT '{default}'")
+    "ALTER TABLE feedback ADD COLUMN provenance_json TEXT NOT NULL DEFAULT '{{}}'",
+    "ALTER TABLE feedback ADD COLUMN finding_corrections_json TEXT NOT NULL DEFAULT '{{}}'",
+    "ALTER TABLE feedback ADD COLUMN added_findings_json TEXT NOT NULL DEFAULT '[]'",
+)
 
-
-def _v3(conn: Any) -> None:
+_v3 = _statements(
     # Blinded comparisons (issue 17): sessions set up in advance (two arms and the prepared
     # images to compare, identified by their hash), and every vote with both arms' provenance.
-    key = _text_key(conn)
-    conn.execute(
-        f"""
+    """
         CREATE TABLE comparison_sessions (
             id         {key} PRIMARY KEY NOT NULL,
             created_at {key} NOT NULL,
             label      TEXT NOT NULL UNIQUE,
             arms_json  TEXT NOT NULL
         )
-        """
-    )
-    conn.execute(
-        f"""
+        """,
+    """
         CREATE TABLE comparison_items (
             session_id   {key} NOT NULL REFERENCES comparison_sessions (id) ON DELETE CASCADE,
             position     INTEGER NOT NULL,
             image_sha256 TEXT NOT NULL CHECK (length(image_sha256) = 64),
             info_json    TEXT NOT NULL DEFAULT '{{}}',
-            jpeg         {_blob(conn)} NOT NULL,
+            jpeg         {blob} NOT NULL,
             PRIMARY KEY (session_id, position)
         )
-        """
-    )
-    conn.execute(
-        f"""
+        """,
+    """
         CREATE TABLE comparison_votes (
             id                {key} PRIMARY KEY NOT NULL,
             created_at        {key} NOT NULL,
@@ -144,9 +143,9 @@ def _v3(conn: Any) -> None:
             answer_b_json     TEXT NOT NULL DEFAULT '{{}}',
             comment           TEXT NOT NULL DEFAULT ''
         )
-        """
-    )
-    conn.execute("CREATE INDEX comparison_votes_by ON comparison_votes (comparison_id, reviewer)")
+        """,
+    "CREATE INDEX comparison_votes_by ON comparison_votes (comparison_id, reviewer)",
+)
 
 
 MIGRATIONS: list[Step] = [_v1, _v2, _v3]
