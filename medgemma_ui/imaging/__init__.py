@@ -3,6 +3,7 @@
 from .errors import ImageError
 from .info import ImageInfo
 from .prepared import PreparedImage, finish, prepare, render
+from .rendered import RenderOptions
 from .windowing import MEDGEMMA_CT_WINDOWS, WINDOW_PRESETS, window_names
 
 __all__ = [
@@ -11,6 +12,7 @@ __all__ = [
     "ImageError",
     "ImageInfo",
     "PreparedImage",
+    "RenderOptions",
     "finish",
     "prepare",
     "render",

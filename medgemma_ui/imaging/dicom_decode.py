@@ -39,7 +39,7 @@ from .colour import colour_to_8bit, palette_to_rgb
 from .errors import ImageError
 from .greyscale import render_grey
 from .info import ImageInfo
-from .rendered import Rendered, StoredValues, check_limits, choose_frame
+from .rendered import Rendered, RenderOptions, StoredValues, check_limits, choose_frame
 
 GREY = {"MONOCHROME1", "MONOCHROME2"}
 COLOUR = {"RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT"}
@@ -260,15 +260,9 @@ def check_codestream(
     check(frame, limits, header=header, what=f"DICOM's {_ts_name(ds) or 'compressed'} frame")
 
 
-def render_dicom(
-    data: bytes,
-    *,
-    window: str | None = None,
-    frame: int | None = None,
-    limits: ImageLimits | None = None,
-) -> Rendered:
+def render_dicom(data: bytes, options: RenderOptions) -> Rendered:
     """Decode one frame of a DICOM file to 8-bit pixels (before padding and resizing)."""
-    limits = limits or ImageLimits()
+    limits, window = options.limits, options.window
     bounds.check_deflated(data, limits)  # before pydicom inflates it all at once
     ds = read_dataset(data)
     if len(ds) == 0 and data[128:132] == b"DICM":
@@ -286,7 +280,7 @@ def render_dicom(
     bits = _int(ds, "BitsStored", _int(ds, "BitsAllocated", 8))
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
     check_limits(rows, cols, count, limits)
-    k = choose_frame(frame, count)
+    k = choose_frame(options.frame, count)
 
     supported = GREY | COLOUR | {"PALETTE COLOR"}
     if photometric not in supported or (photometric in COLOUR) != (samples == 3):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
-import operator
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -19,7 +18,7 @@ from .errors import ImageError
 from .geometry import TARGET, to_model_square, to_model_square_windowed_after
 from .info import ImageInfo
 from .raster import render_raster
-from .rendered import Rendered
+from .rendered import DEFAULT_OPTIONS, Rendered, RenderOptions
 from .sniff import Source, read_source, sniff
 
 
@@ -42,39 +41,13 @@ class PreparedImage:
         return hashlib.sha256(self.jpeg).hexdigest()
 
 
-def _frame_number(frame: object) -> int | None:
-    if frame is None:
-        return None
-    try:
-        if isinstance(frame, bool):
-            raise TypeError
-        value = operator.index(frame)  # type: ignore[arg-type]
-    except TypeError:
-        raise ImageError("The frame must be a whole number (0 is the first frame).") from None
-    if value < 0:
-        raise ImageError(
-            f"Frame {value} does not exist; frames are numbered from 0.", kind="bad_request"
-        )
-    return value
-
-
-def render(
-    source: Source,
-    *,
-    window: str | None = None,
-    frame: int | None = None,
-    limits: ImageLimits | None = None,
-) -> Rendered:
+def render(source: Source, options: RenderOptions = DEFAULT_OPTIONS) -> Rendered:
     """The 8-bit pixels and info before padding and resizing (tests compare these to highdicom)."""
-    limits = limits or ImageLimits()
-    frame = _frame_number(frame)
-    if window is not None and not isinstance(window, str):
-        raise ImageError("The window must be given by name, for example 'lung' or 'auto'.")
-    data = read_source(source, limits)
+    data = read_source(source, options.limits)
     try:
         if sniff(data) == "dicom":
-            return render_dicom(data, window=window, frame=frame, limits=limits)
-        return render_raster(data, window=window, frame=frame, limits=limits)
+            return render_dicom(data, options)
+        return render_raster(data, options)
     except ImageError:
         raise
     except MemoryError as exc:
@@ -96,7 +69,7 @@ def prepare(
 ) -> PreparedImage:
     """Bytes or a path (PNG, JPEG, WebP, TIFF, BMP, GIF or DICOM, sniffed from content) -> the
     padded 896×896 RGB JPEG (≤ 500 KB) sent to MedGemma. Raises ImageError on bad input."""
-    return finish(render(source, window=window, frame=frame, limits=limits))
+    return finish(render(source, RenderOptions(window, frame, limits or ImageLimits())))
 
 
 def finish(rendered: Rendered) -> PreparedImage:

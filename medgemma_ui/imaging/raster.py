@@ -27,7 +27,7 @@ from medgemma_ui.settings import ImageLimits
 from . import bounds
 from .errors import ImageError
 from .info import ImageInfo
-from .rendered import Rendered, check_limits, choose_frame
+from .rendered import Rendered, RenderOptions, check_limits, choose_frame
 from .windowing import auto, percentile_range
 
 _OPENERS: tuple[tuple[tuple[bytes, ...], Any], ...] = (
@@ -65,14 +65,9 @@ def _open(data: bytes) -> Image.Image:
         ) from exc
 
 
-def render_raster(
-    data: bytes,
-    *,
-    window: str | None = None,
-    frame: int | None = None,
-    limits: ImageLimits | None = None,
-) -> Rendered:
-    limits = limits or ImageLimits()
+def render_raster(data: bytes, options: RenderOptions) -> Rendered:
+    """Decode one frame (page) of a raster image to 8-bit pixels (before padding and resizing)."""
+    limits, frame = options.limits, options.frame
     im = _open(data)
     width, height = im.size
     check_limits(height, width, 1, limits)
@@ -93,7 +88,7 @@ def render_raster(
             im = ImageOps.exif_transpose(im)
             width, height = im.size
             warnings.append("The photo was turned upright using its EXIF orientation tag.")
-        pixels, used, choices, bits = _to_8bit(im, window, warnings)
+        pixels, used, choices, bits = _to_8bit(im, options.window, warnings)
     except (ImageError, MemoryError):
         raise
     except Exception as exc:

@@ -1,9 +1,11 @@
-"""What every decoder hands to geometry: 8-bit pixels before padding and resizing, plus the
-non-identifying facts about them; and the limit and frame checks they share."""
+"""What every decoder is asked for (`RenderOptions`) and hands to geometry (`Rendered`: 8-bit
+pixels before padding and resizing, plus the non-identifying facts about them); and the limit
+and frame checks they share."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import operator
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -13,6 +15,40 @@ from medgemma_ui.settings import ImageLimits
 from .colour import gather_rgbx
 from .errors import ImageError
 from .info import ImageInfo
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """What a render is asked for: a window by name, a 0-based frame (None: defaults), limits."""
+
+    window: str | None = None
+    frame: int | None = None
+    limits: ImageLimits = field(default_factory=ImageLimits)
+
+    def __post_init__(self) -> None:  # a bad window or frame is refused here, in a sentence
+        object.__setattr__(self, "frame", _frame_number(self.frame))
+        if self.window is not None and not isinstance(self.window, str):
+            raise ImageError("The window must be given by name, for example 'lung' or 'auto'.")
+
+
+def _frame_number(frame: object) -> int | None:
+    if frame is None:
+        return None
+    try:
+        if isinstance(frame, bool):
+            raise TypeError
+        value = operator.index(frame)  # type: ignore[arg-type]
+    except TypeError:
+        raise ImageError("The frame must be a whole number (0 is the first frame).") from None
+    if value < 0:
+        raise ImageError(
+            f"Frame {value} does not exist; frames are numbered from 0.", kind="bad_request"
+        )
+    return value
+
+
+# The image's default window, its middle frame (raster pages: the first), the default limits.
+DEFAULT_OPTIONS = RenderOptions()
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from medgemma_ui.imaging import ImageError, render
+from medgemma_ui.imaging import ImageError, RenderOptions, render
 from medgemma_ui.imaging.rendered import Rendered
 
 # Enumerated from the installed wheels: get_testdata_file() of a missing name goes to the network.
@@ -49,7 +49,7 @@ def has_pixel_data(path: Path) -> bool:
 def cached_render(path: Path, window: str | None = None) -> Rendered | ImageError:
     """Decode each file once per test session (the large J2K radiographs take about a second)."""
     try:
-        return render(path, window=window)
+        return render(path, RenderOptions(window=window))
     except ImageError as exc:
         return exc
 
@@ -59,7 +59,7 @@ def full_resolution_render(path: Path, window: str | None = None) -> Rendered:
     """`render` with the reduced-resolution JPEG 2000 decode turned off: the pipeline as it was
     before it, decoding every pixel (for files where `info` has `decoded_at`)."""
     with mock.patch("medgemma_ui.imaging.j2k_reduced.decode_reduced", return_value=None):
-        return render(path, window=window)
+        return render(path, RenderOptions(window=window))
 
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"

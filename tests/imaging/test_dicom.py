@@ -17,6 +17,7 @@ from pydicom.pixels import pixel_array
 from medgemma_ui.imaging import (
     WINDOW_PRESETS,
     ImageError,
+    RenderOptions,
     finish,
     prepare,
     render,
@@ -187,7 +188,7 @@ def test_windowing_after_the_resize_changes_little_on_real_ct(name: str, bound: 
 def test_ct_presets_are_single_windows_in_hu(name: str) -> None:
     hu, data = _hu_ramp()
     level, width = WINDOW_PRESETS[name]
-    rendered = render(data, window=name)
+    rendered = render(data, RenderOptions(window=name))
     assert rendered.pixels.ndim == 2
     expected = np.rint(
         (np.clip(hu, level - width / 2, level + width / 2) - (level - width / 2)) / width * 255
@@ -222,7 +223,7 @@ def test_several_file_windows_are_listed_and_selectable() -> None:
     rendered = _ok("examples_overlay.dcm")
     assert [w.name for w in rendered.info.file_windows] == ["file", "file:2"]
     assert rendered.info.window_choices == ("file", "file:2", "auto")
-    second = render(data_file("examples_overlay.dcm"), window="file:2")
+    second = render(data_file("examples_overlay.dcm"), RenderOptions(window="file:2"))
     assert second.info.window == "file:2"
     assert not np.array_equal(second.pixels, rendered.pixels)
     ds = pydicom.dcmread(data_file("examples_overlay.dcm"))
@@ -233,7 +234,7 @@ def test_several_file_windows_are_listed_and_selectable() -> None:
 
 
 def test_auto_window_spans_the_percentiles() -> None:
-    rendered = render(data_file("MR_small.dcm"), window="auto")
+    rendered = render(data_file("MR_small.dcm"), RenderOptions(window="auto"))
     assert rendered.info.window == "auto"
     g = rendered.pixels
     assert g.min() == 0 and g.max() == 255
@@ -242,11 +243,11 @@ def test_auto_window_spans_the_percentiles() -> None:
 
 def test_unknown_window_lists_valid_ones() -> None:
     with pytest.raises(ImageError, match=r"Unknown window 'sharp'.*medgemma, medgemma-1, lung"):
-        render(data_file("693_UNCI.dcm"), window="sharp")
+        render(data_file("693_UNCI.dcm"), RenderOptions(window="sharp"))
     with pytest.raises(ImageError, match=r"'lung' window is not available.*file, auto"):
-        render(data_file("MR_small.dcm"), window="lung")
+        render(data_file("MR_small.dcm"), RenderOptions(window="lung"))
     with pytest.raises(ImageError, match="colour image"):
-        render(data_file("US1_UNCR.dcm"), window="auto")
+        render(data_file("US1_UNCR.dcm"), RenderOptions(window="auto"))
 
 
 def max_difference(a: np.ndarray, b: np.ndarray) -> int:
@@ -264,19 +265,19 @@ def test_multiframe_default_explicit_and_out_of_range_frames() -> None:
     # YBR -> RGB is done once by Pillow, not by pydicom's numpy code: the two round differently
     # by at most one level (a second conversion would be off by tens to hundreds).
     assert max_difference(default.pixels, pixel_array(ds, index=60)) <= 1
-    first = render(path, frame=0)
+    first = render(path, RenderOptions(frame=0))
     assert first.info.frame_index == 0
     assert max_difference(first.pixels, pixel_array(ds, index=0)) <= 1
     assert not np.array_equal(first.pixels, default.pixels)
     with pytest.raises(ImageError, match=r"Frame 120 does not exist.*0 to 119"):
-        render(path, frame=120)
+        render(path, RenderOptions(frame=120))
     with pytest.raises(ImageError, match="numbered from 0"):
-        render(path, frame=-1)
+        render(path, RenderOptions(frame=-1))
 
 
 def test_enhanced_mr_frame_selection() -> None:
     path = data_file("emri_small.dcm")
-    frames = [render(path, frame=k).pixels for k in (0, 9)]
+    frames = [render(path, RenderOptions(frame=k)).pixels for k in (0, 9)]
     assert render(path).info.frame_index == 5
     assert not np.array_equal(*frames)
 
@@ -405,8 +406,9 @@ def test_xa_modality_lut_sequence_is_not_applied() -> None:
     lut.LUTDescriptor = [256, 0, 16]
     lut.ModalityLUTType = "US"
     lut.add_new("LUTData", "OW", np.arange(255, -1, -1, dtype="<u2").tobytes())  # reversing
-    xa = render(make_dicom(pixels, modality="XA", ModalityLUTSequence=[lut]), window="auto")
-    ot = render(make_dicom(pixels, modality="OT", ModalityLUTSequence=[lut]), window="auto")
+    auto = RenderOptions(window="auto")
+    xa = render(make_dicom(pixels, modality="XA", ModalityLUTSequence=[lut]), auto)
+    ot = render(make_dicom(pixels, modality="OT", ModalityLUTSequence=[lut]), auto)
     assert xa.pixels[0, 0] < xa.pixels[0, -1]
     assert ot.pixels[0, 0] > ot.pixels[0, -1]
 
@@ -451,10 +453,10 @@ def test_missing_plugin_message_names_the_syntax_and_packages() -> None:
 
 def test_file_1_is_the_first_file_window_and_single_frames_have_only_frame_0() -> None:
     path = data_file("examples_overlay.dcm")
-    assert np.array_equal(render(path, window="file:1").pixels, render(path).pixels)
-    assert render(path, frame=0).info.frame_index == 0
+    assert np.array_equal(render(path, RenderOptions(window="file:1")).pixels, render(path).pixels)
+    assert render(path, RenderOptions(frame=0)).info.frame_index == 0
     with pytest.raises(ImageError, match=r"Frame 1 does not exist.*numbered only 0"):
-        render(path, frame=1)
+        render(path, RenderOptions(frame=1))
 
 
 def test_ybr_full_is_converted_once_like_pydicom() -> None:
@@ -473,8 +475,8 @@ def test_medgemma_1_ct_encoding_uses_its_own_three_windows() -> None:
     red channel only: -1225..1025 HU instead of -1024..1024."""
     ds = pydicom.dcmread(data_file("CT_small.dcm"))
     hu = ds.pixel_array.astype(np.float64) * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
-    v15 = render(data_file("CT_small.dcm"), window="medgemma").rgb
-    v1 = render(data_file("CT_small.dcm"), window="medgemma-1").rgb
+    v15 = render(data_file("CT_small.dcm"), RenderOptions(window="medgemma")).rgb
+    v1 = render(data_file("CT_small.dcm"), RenderOptions(window="medgemma-1")).rgb
     expected_red = np.rint((np.clip(hu, -1225, 1025) + 1225) / 2250 * 255)
     assert np.array_equal(v1[..., 0], expected_red.astype(np.uint8))
     assert np.array_equal(v1[..., 1:], v15[..., 1:])

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from medgemma_ui.imaging import ImageError, prepare, render
+from medgemma_ui.imaging import ImageError, RenderOptions, prepare, render
 from medgemma_ui.settings import ImageLimits
 
 
@@ -55,9 +55,9 @@ def test_16_bit_greyscale_png_is_scaled_by_its_range() -> None:
     assert g.min() == 0 and g.max() == 255
     assert np.all(np.diff(g.ravel().astype(int)) >= 0)
     assert any("16-bit" in w for w in rendered.info.warnings)
-    assert render(_save(image, "PNG"), window="auto").info.window == "auto"
+    assert render(_save(image, "PNG"), RenderOptions(window="auto")).info.window == "auto"
     with pytest.raises(ImageError, match="range, auto"):
-        render(_save(image, "PNG"), window="lung")
+        render(_save(image, "PNG"), RenderOptions(window="lung"))
 
 
 def test_rgba_is_composited_onto_black() -> None:
@@ -111,11 +111,11 @@ def test_multiframe_gif_and_tiff_pick_a_frame() -> None:
     gif = _save(frames[0], "GIF", save_all=True, append_images=frames[1:])
     assert render(gif).info.frame_index == 0
     assert render(gif).info.frame_count == 3
-    assert abs(int(np.asarray(render(gif, frame=2).pixels).mean()) - 250) <= 2
+    assert abs(int(np.asarray(render(gif, RenderOptions(frame=2)).pixels).mean()) - 250) <= 2
     with pytest.raises(ImageError, match="Frame 3 does not exist"):
-        render(gif, frame=3)
+        render(gif, RenderOptions(frame=3))
     tiff = _save(frames[0], "TIFF", save_all=True, append_images=frames[1:])
-    assert int(render(tiff, frame=1).pixels.mean()) == 120
+    assert int(render(tiff, RenderOptions(frame=1)).pixels.mean()) == 120
 
 
 def test_noise_fits_under_500_kb() -> None:
@@ -249,6 +249,6 @@ def test_later_tiff_page_is_checked_against_the_pixel_limit() -> None:
     pages = [Image.new("L", (10, 10), 1), Image.new("L", (1000, 1000), 2)]
     tiff = _save(pages[0], "TIFF", save_all=True, append_images=pages[1:])
     limits = ImageLimits(max_pixels=10_000)
-    assert render(tiff, limits=limits).info.frame_count == 2
+    assert render(tiff, RenderOptions(limits=limits)).info.frame_count == 2
     with pytest.raises(ImageError, match=r"1000 × 1000 pixels"):
-        render(tiff, frame=1, limits=limits)
+        render(tiff, RenderOptions(frame=1, limits=limits))
