@@ -56,31 +56,25 @@ def render(services: Services, template: gr.Dropdown) -> Refs:
         with gr.Row():
             reset_prompt = gr.Button("Reset prompt to the template", size="sm", scale=0)
             refresh = gr.Button("Check backends again", size="sm", scale=0)
+        # The generation settings, side by side: name, label, minimum, maximum, step, starting
+        # value. The elem_id is the name with dashes (#max-tokens, #temperature, #retries).
+        generation_settings = (
+            ("max_tokens", "Max tokens", 64, MAX_TOKENS_CAP, 32, defaults.max_tokens),
+            ("temperature", "Temperature", 0.0, 1.5, 0.05, defaults.temperature),
+            ("retries", "Retries when the JSON is invalid", 0, 2, 1, defaults.parse_retries),
+        )
         with gr.Row():
-            max_tokens = gr.Slider(
-                label="Max tokens",
-                minimum=64,
-                maximum=MAX_TOKENS_CAP,
-                step=32,
-                value=defaults.max_tokens,
-                elem_id="max-tokens",
-            )
-            temperature = gr.Slider(
-                label="Temperature",
-                minimum=0.0,
-                maximum=1.5,
-                step=0.05,
-                value=defaults.temperature,
-                elem_id="temperature",
-            )
-            retries = gr.Slider(
-                label="Retries when the JSON is invalid",
-                minimum=0,
-                maximum=2,
-                step=1,
-                value=defaults.parse_retries,
-                elem_id="retries",
-            )
+            sliders = {
+                name: gr.Slider(
+                    label=label,
+                    minimum=minimum,
+                    maximum=maximum,
+                    step=step,
+                    value=value,
+                    elem_id=name.replace("_", "-"),
+                )
+                for name, label, minimum, maximum, step, value in generation_settings
+            }
         structured = gr.Checkbox(
             label="Constrain the answer to the template JSON schema (where the backend can)",
             value=services.settings.backends.structured_output,
@@ -93,9 +87,7 @@ def render(services: Services, template: gr.Dropdown) -> Refs:
         "template": template,
         "prompt": prompt,
         "reset_prompt": reset_prompt,
-        "max_tokens": max_tokens,
-        "temperature": temperature,
-        "retries": retries,
+        **sliders,
         "structured": structured,
     }
 
