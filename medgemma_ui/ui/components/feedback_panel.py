@@ -18,6 +18,19 @@ FINDING_CHOICES = [("Accept", "accept"), ("Reject", "reject"), ("Modify", "modif
 REVIEWER_STORAGE_KEY = "medgemma_ui_reviewer"
 
 
+def _review_text(label: str, elem_id: str) -> gr.Textbox:
+    """One of the clinician's own texts side by side: empty, locked until there is a result."""
+    return gr.Textbox(
+        label=label,
+        value="",
+        lines=2,
+        interactive=False,
+        elem_id=elem_id,
+        scale=1,
+        min_width=260,
+    )
+
+
 def render(services: Services) -> Refs:
     with gr.Accordion("4 · Rate these findings", open=True, elem_id="feedback"):
         feedback_hint = gr.Markdown(NO_RESULT_HINT, elem_id="feedback-hint")
@@ -30,24 +43,8 @@ def render(services: Services) -> Refs:
         )
         findings_box = gr.Column(elem_id="finding-reviews")
         with gr.Row():
-            added = gr.Textbox(
-                label="Findings the model missed (one per line)",
-                value="",
-                lines=2,
-                interactive=False,
-                elem_id="added-findings",
-                scale=1,
-                min_width=260,
-            )
-            corrected = gr.Textbox(
-                label="Your impression (correction)",
-                value="",
-                lines=2,
-                interactive=False,
-                elem_id="corrected-impression",
-                scale=1,
-                min_width=260,
-            )
+            added = _review_text("Findings the model missed (one per line)", "added-findings")
+            corrected = _review_text("Your impression (correction)", "corrected-impression")
         comment = gr.Textbox(
             label="Comment", value="", lines=2, interactive=False, elem_id="comment"
         )
