@@ -24,6 +24,12 @@ OUTPUTS = (
 )
 
 
+def _hidden_bars(elem_id: str, **chart: Any) -> gr.BarPlot:
+    """A bar chart with its bars in the figures' own order (not sorted), hidden until
+    `load_agreement` has figures for it."""
+    return gr.BarPlot(sort=None, visible=False, elem_id=elem_id, **chart)
+
+
 def render(services: Services) -> Refs:
     gr.Markdown("### Agreement dashboard", elem_id="agreement-title")
     with gr.Row(equal_height=True):
@@ -37,7 +43,8 @@ def render(services: Services) -> Refs:
         show = gr.Button("Show agreement", elem_id="show-agreement", scale=1)
     summary = gr.Markdown("", elem_id="agreement-summary")
     with gr.Row():
-        shares = gr.BarPlot(
+        shares = _hidden_bars(
+            "finding-shares",
             x="Group",
             y="Share",
             color="Verdict",
@@ -45,19 +52,14 @@ def render(services: Services) -> Refs:
             title="Findings accepted, corrected and rejected",
             y_title="Share of findings",
             y_lim=[0, 1],
-            sort=None,
-            visible=False,
-            elem_id="finding-shares",
         )
-        raters = gr.BarPlot(
+        raters = _hidden_bars(
+            "rater-agreement",
             x="Measure",
             y="Value",
             title="Agreement between clinicians (κ, α: 1 perfect, 0 chance)",
             y_title="κ / α",
             y_lim=[-1, 1],
-            sort=None,
-            visible=False,
-            elem_id="rater-agreement",
         )
     wins = gr.Plot(label="Blinded comparisons", visible=False, elem_id="win-rates")
     wins_table = gr.Dataframe(
@@ -78,13 +80,8 @@ def render(services: Services) -> Refs:
             visible=False,
             elem_id="agreement-trend",
         )
-        ious = gr.BarPlot(
-            x="IoU",
-            y="Boxes",
-            title="Corrected boxes: overlap with the model's (IoU)",
-            sort=None,
-            visible=False,
-            elem_id="box-iou",
+        ious = _hidden_bars(
+            "box-iou", x="IoU", y="Boxes", title="Corrected boxes: overlap with the model's (IoU)"
         )
     with gr.Accordion("The same figures as JSON (`feedback stats`)", open=False):
         as_json = gr.JSON(elem_id="agreement-json")
