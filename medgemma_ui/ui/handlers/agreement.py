@@ -121,10 +121,31 @@ def wins_frame(figures: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=WIN_COLUMNS)
 
 
+def _with_intervals(points: list[tuple[str, float, list[float]]], colour: str, name: str) -> Any:
+    """A plotly trace of `(label, estimate, (low, high))` points: each estimate a marker on its
+    label's row, with its interval as an asymmetric horizontal error bar."""
+    import plotly.graph_objects as go
+
+    labels = [label for label, _, _ in points]
+    estimates = [estimate for _, estimate, _ in points]
+    return go.Scatter(
+        x=estimates,
+        y=labels,
+        error_x={
+            "type": "data",
+            "symmetric": False,
+            "array": [high - estimate for _, estimate, (_, high) in points],
+            "arrayminus": [estimate - low for _, estimate, (low, _) in points],
+        },
+        mode="markers",
+        marker={"size": 11, "color": colour},
+        name=name,
+    )
+
+
 def wins_figure(figures: dict[str, Any]) -> Any:
     """Win rates per pair (Wilson 95% intervals) and Bradley-Terry strengths per arm (bootstrap
     95% intervals), as a plotly figure with error bars."""
-    import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     comparisons = figures["comparisons"]
@@ -134,47 +155,20 @@ def wins_figure(figures: dict[str, Any]) -> Any:
         subplot_titles=("Win rate of A over B (ties count half)", "Bradley–Terry strength"),
         horizontal_spacing=0.18,
     )
-    pairs = comparisons["pairs"]
-    fig.add_trace(
-        go.Scatter(
-            x=[p["a_win_rate"] for p in pairs],
-            y=[f"{p['arm_a']} vs {p['arm_b']} ({p['votes']})" for p in pairs],
-            error_x={
-                "type": "data",
-                "symmetric": False,
-                "array": [p["a_win_rate_ci95"][1] - p["a_win_rate"] for p in pairs],
-                "arrayminus": [p["a_win_rate"] - p["a_win_rate_ci95"][0] for p in pairs],
-            },
-            mode="markers",
-            marker={"size": 11, "color": "#1565c0"},
-            name="win rate",
-        ),
-        row=1,
-        col=1,
-    )
+    win_rates = [
+        (f"{p['arm_a']} vs {p['arm_b']} ({p['votes']})", p["a_win_rate"], p["a_win_rate_ci95"])
+        for p in comparisons["pairs"]
+    ]
+    strengths = [(s["arm"], s["strength"], s["ci95"]) for s in comparisons["bradley_terry"]]
+    # Dotted: no better than the other arm (a win rate of one half) or than the average arm (a
+    # strength of 0: the strengths are centred on it).
+    fig.add_trace(_with_intervals(win_rates, "#1565c0", "win rate"), row=1, col=1)
     fig.add_vline(x=0.5, line_dash="dot", line_color="#888", row=1, col=1)
-    strengths = comparisons["bradley_terry"]
-    fig.add_trace(
-        go.Scatter(
-            x=[s["strength"] for s in strengths],
-            y=[s["arm"] for s in strengths],
-            error_x={
-                "type": "data",
-                "symmetric": False,
-                "array": [s["ci95"][1] - s["strength"] for s in strengths],
-                "arrayminus": [s["strength"] - s["ci95"][0] for s in strengths],
-            },
-            mode="markers",
-            marker={"size": 11, "color": "#6a1b9a"},
-            name="strength",
-        ),
-        row=1,
-        col=2,
-    )
+    fig.add_trace(_with_intervals(strengths, "#6a1b9a", "strength"), row=1, col=2)
     fig.add_vline(x=0.0, line_dash="dot", line_color="#888", row=1, col=2)
     fig.update_xaxes(range=[0, 1], tickformat=".0%", row=1, col=1)
     fig.update_layout(
-        height=140 + 60 * max(len(pairs), len(strengths), 1),
+        height=140 + 60 * max(len(win_rates), len(strengths), 1),
         showlegend=False,
         margin={"l": 10, "r": 10, "t": 40, "b": 30},
     )
