@@ -1,10 +1,11 @@
 """The backend interface, its declarations, and the loop every backend shares.
 
-A provider module (one file in `medgemma_ui.backends.providers`) defines one `Backend` subclass:
+A provider module (one file in `medgemma_ui.backends.providers`) defines one subclass,
+`class TheBackend(Backend[TheConfig])`, where `TheConfig` is its settings (see `config.setting`;
+it becomes `config_type`), with:
 
 - declarations, as class attributes read without creating a backend: `name`, `label`, `order`,
-  `config_type` (its settings, see `config.setting`), `supports_structured_output`, and
-  optionally `setup_note` and `preselected`. What "configured" means and the operator's
+  `supports_structured_output`, and optionally `setup_note` and `preselected`. What "configured" means and the operator's
   sentences (`how_to_configure`, `settings_hint`, `help_line`) are generated from them;
 - `_attempt(request, structured)`: one try, yielding `TextDelta`s and ending with an
   `AttemptEnd`, raising `BackendError` on failure; plus `model` and `health()`.
@@ -21,7 +22,7 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, AsyncIterator
-from typing import TYPE_CHECKING, ClassVar, Generic, cast
+from typing import TYPE_CHECKING, ClassVar, Generic, cast, get_args, get_origin
 
 from medgemma_ui.backends.config import ConfigT, ProviderConfig, Setting, settings_of
 from medgemma_ui.backends.errors import BackendError
@@ -59,7 +60,8 @@ class Backend(ABC, Generic[ConfigT]):
     label: ClassVar[str] = ""
     # Menu position, smallest first.
     order: ClassVar[int] = 0
-    # The provider's settings dataclass; its required settings decide "configured".
+    # The provider's settings dataclass, taken from `Backend[TheConfig]`; its required settings
+    # decide "configured".
     config_type: ClassVar[type[ProviderConfig]] = ProviderConfig
     # Whether it can constrain decoding to a JSON schema.
     supports_structured_output: ClassVar[bool] = False
@@ -67,6 +69,24 @@ class Backend(ABC, Generic[ConfigT]):
     setup_note: ClassVar[str] = ""
     # The menu's choice while no backend is configured (the easiest to set up); else the first.
     preselected: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        declared = [
+            arg
+            for base in getattr(cls, "__orig_bases__", ())
+            if get_origin(base) is Backend
+            for arg in get_args(base)
+            if isinstance(arg, type) and issubclass(arg, ProviderConfig)
+        ]
+        if not declared:
+            return
+        if "config_type" in cls.__dict__ and cls.config_type is not declared[0]:
+            raise TypeError(
+                f"{cls.__name__} is Backend[{declared[0].__name__}] but sets config_type = "
+                f"{cls.config_type.__name__}; say it once, in the brackets."
+            )
+        cls.config_type = declared[0]
 
     def __init__(
         self,

@@ -1,9 +1,8 @@
 """How a provider declares its settings: a frozen dataclass whose fields name their variables.
 
-Each provider module defines one subclass of `ProviderConfig` and makes every field with
-`setting(...)`::
+Each provider module defines one subclass of `ProviderConfig` (made a frozen dataclass by the
+base class) and makes every field with `setting(...)`::
 
-    @dataclass(frozen=True)
     class OpenAIConfig(ProviderConfig):
         base_url: str = setting("MEDGEMMA_OPENAI_BASE_URL", "the server's address", required=True)
         api_key: str = setting("MEDGEMMA_OPENAI_API_KEY", "sent as a Bearer token", secret=True)
@@ -18,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, dataclass_transform
 
 from medgemma_ui.env_values import read_bool, read_str
 
@@ -53,9 +52,15 @@ def setting(
     return dataclasses.field(default=default, repr=not secret, metadata={_METADATA_KEY: info})
 
 
+@dataclass_transform(frozen_default=True, field_specifiers=(setting,))
 @dataclass(frozen=True)
 class ProviderConfig:
-    """Base of every provider's settings dataclass; its fields are made with `setting`."""
+    """Base of every provider's settings; a subclass is made a frozen dataclass as it is defined,
+    and its fields are made with `setting`."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        dataclass(frozen=True)(cls)
 
 
 ConfigT = TypeVar("ConfigT", bound=ProviderConfig)

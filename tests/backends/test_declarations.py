@@ -4,6 +4,7 @@ come from the providers' declarations, and providers never import each other."""
 from __future__ import annotations
 
 import ast
+import dataclasses
 import importlib
 import subprocess
 import sys
@@ -36,7 +37,6 @@ ECHO_PROVIDER = '''
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 from medgemma_ui.backends.base import Backend
 from medgemma_ui.backends.config import ProviderConfig, setting
@@ -49,7 +49,6 @@ from medgemma_ui.backends.types import (
 )
 
 
-@dataclass(frozen=True)
 class EchoConfig(ProviderConfig):
     url: str = setting("MEDGEMMA_ECHO_URL", "where the echo server listens", required=True)
     key: str = setting("MEDGEMMA_ECHO_KEY", "its key", secret=True)
@@ -59,7 +58,6 @@ class EchoBackend(Backend[EchoConfig]):
     name = "echo"
     label = "echo server"
     order = 25
-    config_type = EchoConfig
 
     @property
     def model(self) -> str:
@@ -142,6 +140,21 @@ def test_a_provider_with_an_undeclared_setting_is_refused(extra_provider: Path) 
     add_provider(extra_provider, "broken", broken)
     with pytest.raises(TypeError, match=r"providers\.broken: EchoConfig\.key is not made with"):
         backend_names()
+
+
+def test_the_config_type_is_said_once_in_the_brackets() -> None:
+    # Backend[Config] names the settings; the config class is a frozen dataclass by inheritance.
+    assert {p.name: p.config_type for p in backend_classes()}["openai"] is OpenAIConfig
+    config = OpenAIConfig(base_url="http://127.0.0.1:1/v1")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.base_url = "http://elsewhere"  # type: ignore[misc]
+
+    from medgemma_ui.backends.base import Backend
+
+    with pytest.raises(TypeError, match=r"Backend\[OpenAIConfig\] but sets config_type = Vertex"):
+
+        class Confused(Backend[OpenAIConfig]):  # type: ignore[type-abstract]
+            config_type = VertexConfig
 
 
 def test_a_module_without_backend_is_refused(extra_provider: Path) -> None:

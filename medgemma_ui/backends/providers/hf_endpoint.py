@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from medgemma_ui.backends.base import Backend
@@ -38,7 +37,6 @@ if TYPE_CHECKING:
     from huggingface_hub import AsyncInferenceClient
 
 
-@dataclass(frozen=True)
 class HFEndpointConfig(ProviderConfig):
     url: str = setting(
         "MEDGEMMA_HF_ENDPOINT_URL",
@@ -67,7 +65,6 @@ class HFEndpointBackend(Backend[HFEndpointConfig]):
     name = "hf-endpoint"
     label = "Hugging Face Inference Endpoint"
     order = 10
-    config_type = HFEndpointConfig
     supports_structured_output = True
 
     # Per instance once set; None / "" until first use.

@@ -12,7 +12,6 @@ import io
 import os
 import threading
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from medgemma_ui.backends.base import Backend
@@ -29,7 +28,6 @@ from medgemma_ui.backends.types import (
 from medgemma_ui.redaction import redact
 
 
-@dataclass(frozen=True)
 class LocalConfig(ProviderConfig):
     model: str = setting(
         "MEDGEMMA_LOCAL_MODEL",
@@ -55,7 +53,6 @@ class LocalTransformersBackend(Backend[LocalConfig]):
     name = "local"
     label = "local transformers model"
     order = 40
-    config_type = LocalConfig
     supports_structured_output = False
     setup_note = "install requirements-local.txt"
 

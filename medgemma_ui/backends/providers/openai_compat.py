@@ -4,7 +4,6 @@ LM Studio, `transformers serve`. Streams SSE through `httpx.AsyncClient`."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
@@ -18,7 +17,6 @@ if TYPE_CHECKING:
     import httpx
 
 
-@dataclass(frozen=True)
 class OpenAIConfig(ProviderConfig):
     base_url: str = setting(
         "MEDGEMMA_OPENAI_BASE_URL",
@@ -52,7 +50,6 @@ class OpenAICompatBackend(Backend[OpenAIConfig]):
     name = "openai"
     label = "OpenAI-compatible server"
     order = 30
-    config_type = OpenAIConfig
     supports_structured_output = True
     preselected = True  # a local llama.cpp or Ollama is the quickest to set up
 

@@ -53,7 +53,6 @@ if TYPE_CHECKING:
     from medgemma_ui.backends.google_auth import TokenSource
 
 
-@dataclass(frozen=True)
 class VertexConfig(ProviderConfig):
     endpoint: str = setting(
         "MEDGEMMA_VERTEX_ENDPOINT",
@@ -146,7 +145,6 @@ class VertexBackend(Backend[VertexConfig]):
     name = "vertex"
     label = "Vertex AI endpoint"
     order = 20
-    config_type = VertexConfig
     supports_structured_output = True
 
     # Per instance once set; None until first use.
