@@ -5,8 +5,9 @@ A provider module (one file in `medgemma_ui.backends.providers`) defines one sub
 it becomes `config_type`), with:
 
 - declarations, as class attributes read without creating a backend: `name`, `label`, `order`,
-  `supports_structured_output`, and optionally `setup_note` and `preselected`. What "configured" means and the operator's
-  sentences (`how_to_configure`, `settings_hint`, `help_line`) are generated from them;
+  `supports_structured_output`, and optionally `setup_note` and `preselected`. What
+  "configured" means and the operator's sentences (`how_to_configure`, `settings_hint`,
+  `help_line`) are generated from them;
 - `_attempt(request, structured)`: one try, yielding `TextDelta`s and ending with an
   `AttemptEnd`, raising `BackendError` on failure; plus `model` and `health()`.
 

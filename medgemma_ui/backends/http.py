@@ -1,6 +1,7 @@
 """HTTP helpers every provider may use; no provider owns this module.
 
-- Clients: `http_timeout` / `new_client` from the shared `BackendSettings` timeouts.
+- Clients: `http_timeout` / `new_client` from the shared `BackendSettings` timeouts;
+  `LazyClient`, a backend's pool made on first use and closed by its `aclose`.
 - OpenAI chat completions (the OpenAI-compatible provider, Vertex's streaming route, Vertex's
   `:predict` answers): `chat_payload`, `parse_sse`, `parse_chat_completion`, `stream_chat`.
 - Errors as one clear sentence: `transport_error` (no HTTP answer), `stream_error` (an error
@@ -19,8 +20,8 @@ TGI as `data: {"error": "...", "error_type": "..."}`.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from medgemma_ui.backends.errors import BackendError, cuda_error, http_error, is_cuda_error
 from medgemma_ui.backends.types import AttemptEnd, GenerationRequest, TextDelta
@@ -50,6 +51,32 @@ def new_client(settings: BackendSettings) -> httpx.AsyncClient:
     import httpx
 
     return httpx.AsyncClient(timeout=http_timeout(settings))
+
+
+class _Closable(Protocol):
+    async def aclose(self) -> None: ...
+
+
+ClientT = TypeVar("ClientT", bound=_Closable)
+
+
+class LazyClient(Generic[ClientT]):
+    """A backend's one connection pool: made by `make` on the first `get()`, shared by its
+    requests, closed by `aclose()` (and made again if the backend is used afterwards)."""
+
+    def __init__(self, make: Callable[[], ClientT]) -> None:
+        self._make = make
+        self._client: ClientT | None = None
+
+    def get(self) -> ClientT:
+        if self._client is None:
+            self._client = self._make()
+        return self._client
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
 
 
 def json_schema_response_format(request: GenerationRequest) -> dict[str, Any]:

@@ -251,9 +251,9 @@ async def test_cancellation_closes_the_stream_and_keeps_the_session(server, requ
     with pytest.raises(asyncio.CancelledError):
         await task
     assert await asyncio.to_thread(server.wait_outcome, server.received[-1]) == "disconnected"
-    session = backend._session
+    session = backend._session.get()
     events = await collect(backend.stream(request_))  # the shared session is still usable
-    assert events[-1].text == "again" and backend._session is session
+    assert events[-1].text == "again" and backend._session.get() is session
     await backend.aclose()
 
 

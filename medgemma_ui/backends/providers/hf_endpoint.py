@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from medgemma_ui.backends.base import Backend
 from medgemma_ui.backends.config import ProviderConfig, env_name, setting
 from medgemma_ui.backends.errors import BackendError, cuda_error, http_error, is_cuda_error
-from medgemma_ui.backends.http import cut_stream, stream_error
+from medgemma_ui.backends.http import LazyClient, cut_stream, stream_error
 from medgemma_ui.backends.types import (
     AttemptEnd,
     AttemptEvent,
@@ -54,6 +55,12 @@ _WAKING_MARKERS = (
 )
 
 
+def _hub_session() -> httpx2.AsyncClient:
+    from huggingface_hub.utils import get_async_session
+
+    return get_async_session()
+
+
 def endpoint_root(url: str) -> str:
     root = url.strip().rstrip("/")
     for suffix in ("/chat/completions", "/v1"):
@@ -68,20 +75,16 @@ class HFEndpointBackend(Backend[HFEndpointConfig]):
     supports_structured_output = True
 
     # Per instance once set; None / "" until first use.
-    _session: httpx2.AsyncClient | None = None
     _model_id: str = ""
 
     @property
     def model(self) -> str:
         return self._model_id or "MedGemma (TGI endpoint)"
 
-    def _http(self) -> httpx2.AsyncClient:
+    @cached_property
+    def _session(self) -> LazyClient[httpx2.AsyncClient]:
         # huggingface_hub's own async session (its request hooks included), shared by requests.
-        if self._session is None:
-            from huggingface_hub.utils import get_async_session
-
-            self._session = get_async_session()
-        return self._session
+        return LazyClient(_hub_session)
 
     def _client(self) -> AsyncInferenceClient:
         import httpx2
@@ -102,7 +105,7 @@ class HFEndpointBackend(Backend[HFEndpointConfig]):
         # stack and only closed by `client.close()`. A short-lived client per request therefore
         # closes its stream on completion or cancellation, and presetting the session it would
         # otherwise create (about 30 ms each) keeps connections pooled. Checked by a test.
-        client._async_client = self._http()
+        client._async_client = self._session.get()
         return client
 
     async def health(self) -> BackendStatus:
@@ -291,9 +294,7 @@ class HFEndpointBackend(Backend[HFEndpointConfig]):
         yield AttemptEnd(finish_reason=finish_reason, usage=usage, model=model)
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.aclose()
+        await self._session.aclose()
 
 
 BACKEND = HFEndpointBackend

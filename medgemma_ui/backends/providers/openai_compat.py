@@ -4,12 +4,13 @@ LM Studio, `transformers serve`. Streams SSE through `httpx.AsyncClient`."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from functools import cached_property
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 from medgemma_ui.backends.base import Backend
 from medgemma_ui.backends.config import ProviderConfig, setting
-from medgemma_ui.backends.http import chat_payload, new_client, stream_chat
+from medgemma_ui.backends.http import LazyClient, chat_payload, new_client, stream_chat
 from medgemma_ui.backends.types import AttemptEvent, BackendStatus, GenerationRequest
 from medgemma_ui.redaction import redact
 
@@ -54,7 +55,6 @@ class OpenAICompatBackend(Backend[OpenAIConfig]):
     preselected = True  # a local llama.cpp or Ollama is the quickest to set up
 
     # Per instance once set; None / "" until first use.
-    _client: httpx.AsyncClient | None = None
     _discovered_model: str = ""
 
     @property
@@ -71,13 +71,12 @@ class OpenAICompatBackend(Backend[OpenAIConfig]):
             headers["Authorization"] = f"Bearer {self.config.api_key}"
         return headers
 
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = new_client(self.settings)
-        return self._client
+    @cached_property
+    def _pool(self) -> LazyClient[httpx.AsyncClient]:
+        return LazyClient(lambda: new_client(self.settings))
 
     async def _list_models(self, timeout: float) -> list[str]:
-        response = await self._http().get(
+        response = await self._pool.get().get(
             f"{self.root}/models", headers=self._headers(), timeout=timeout
         )
         response.raise_for_status()
@@ -97,7 +96,7 @@ class OpenAICompatBackend(Backend[OpenAIConfig]):
             # answer /health.
             root = self.root.removesuffix("/v1")
             try:
-                response = await self._http().get(f"{root}/health", timeout=timeout)
+                response = await self._pool.get().get(f"{root}/health", timeout=timeout)
                 response.raise_for_status()
             except httpx.HTTPError:
                 detail = redact(f"{type(error).__name__}: {error}", self._secrets)
@@ -128,7 +127,7 @@ class OpenAICompatBackend(Backend[OpenAIConfig]):
             request, model=await self._model_for_request(), structured=structured
         )
         async for event in stream_chat(
-            self._http(),
+            self._pool.get(),
             f"{self.root}/chat/completions",
             payload,
             headers=self._headers(),
@@ -139,9 +138,7 @@ class OpenAICompatBackend(Backend[OpenAIConfig]):
             yield event
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
+        await self._pool.aclose()
 
 
 BACKEND = OpenAICompatBackend

@@ -23,6 +23,7 @@ import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
@@ -30,6 +31,7 @@ from medgemma_ui.backends.base import Backend
 from medgemma_ui.backends.config import ProviderConfig, env_name, setting
 from medgemma_ui.backends.errors import BackendError, http_error
 from medgemma_ui.backends.http import (
+    LazyClient,
     bad_response,
     chat_payload,
     json_schema_response_format,
@@ -148,7 +150,6 @@ class VertexBackend(Backend[VertexConfig]):
     supports_structured_output = True
 
     # Per instance once set; None until first use.
-    _client: httpx.AsyncClient | None = None
     _tokens: TokenSource | None = None
 
     @property
@@ -173,10 +174,9 @@ class VertexBackend(Backend[VertexConfig]):
             )
         return self._tokens
 
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = new_client(self.settings)
-        return self._client
+    @cached_property
+    def _pool(self) -> LazyClient[httpx.AsyncClient]:
+        return LazyClient(lambda: new_client(self.settings))
 
     async def health(self) -> BackendStatus:
         if not self.configured:
@@ -203,7 +203,7 @@ class VertexBackend(Backend[VertexConfig]):
             if target.route == "openai":
                 payload = chat_payload(request, model="", structured=structured)
                 async for event in stream_chat(
-                    self._http(),
+                    self._pool.get(),
                     target.url,
                     payload,
                     headers=headers,
@@ -239,7 +239,7 @@ class VertexBackend(Backend[VertexConfig]):
         if structured:
             instance["response_format"] = json_schema_response_format(request)
         try:
-            async with self._http().stream(
+            async with self._pool.get().stream(
                 "POST", url, json={"instances": [instance]}, headers=headers
             ) as response:
                 body = (await response.aread()).decode("utf-8", "replace")
@@ -268,9 +268,7 @@ class VertexBackend(Backend[VertexConfig]):
         yield finish
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
+        await self._pool.aclose()
         if self._tokens is not None:
             tokens, self._tokens = self._tokens, None
             tokens.close()
