@@ -158,3 +158,22 @@ async def test_dispatch_through_the_registry(server, request_) -> None:
     events = [e async for e in backend.stream(request_)]
     await registry.aclose()
     assert events[-1].text == "hi"
+
+
+async def test_lazy_client_is_one_pool_until_closed_then_a_new_one() -> None:
+    import httpx
+
+    from medgemma_ui.backends.http import LazyClient
+
+    made: list[httpx.AsyncClient] = []
+    pool = LazyClient(lambda: made.append(httpx.AsyncClient()) or made[-1])
+    await pool.aclose()  # nothing made yet: nothing to close
+    assert made == []
+    first = pool.get()
+    assert pool.get() is first and len(made) == 1
+    await pool.aclose()
+    assert first.is_closed
+    second = pool.get()
+    assert second is not first and not second.is_closed
+    await pool.aclose()
+    assert second.is_closed
