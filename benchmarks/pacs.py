@@ -37,10 +37,14 @@ sys.path.insert(0, str(ROOT))
 
 async def ours(client, study: str, series: str, pool, limits, *, overlap: bool) -> int:
     from medgemma_ui.analysis import AnalysisRequest, prepare_request
+    from medgemma_ui.imaging import RenderOptions
     from medgemma_ui.pacs.prefetch import PrefetchingPreparer, prefetch_callback
 
+    async def prepare(source, *, window, frame):
+        return await pool.prepare(source, RenderOptions(window, frame, limits))
+
     entries = await asyncio.to_thread(client.checked_instances, study, series, limits.max_frames)
-    preparer = PrefetchingPreparer(pool.prepare)
+    preparer = PrefetchingPreparer(prepare)
     retrieved = await client.retrieve_series(
         study,
         series,
@@ -50,7 +54,7 @@ async def ours(client, study: str, series: str, pool, limits, *, overlap: bool) 
     )
     try:
         request = AnalysisRequest(tuple(retrieved.sources), template_id="ct-volume")
-        prepared = await prepare_request(request, preparer if overlap else pool.prepare, limits)
+        prepared = await prepare_request(request, preparer if overlap else prepare, limits)
         return len(prepared.images)
     finally:
         await preparer.aclose()
@@ -110,7 +114,7 @@ def main() -> None:
             }
         )
         client = DicomwebClient(settings)
-        pool = PreparePool(workers, limits)
+        pool = PreparePool(workers)
         for future in pool.warm():
             future.result()
         runs: dict[str, list[float]] = {

@@ -69,12 +69,13 @@ async def ours(files: list[Path], pool, *, spread: bool = False) -> bytes:
     from medgemma_ui.analysis import AnalysisRequest, prepare_request
     from medgemma_ui.backends import GenerationRequest
     from medgemma_ui.backends.http import chat_payload
+    from medgemma_ui.imaging import RenderOptions
 
     numbers = count()
 
     async def preparer(source, *, window, frame):
         owner = f"slice-{next(numbers)}" if spread else "one-user"
-        return await pool.prepare(source, window=window, frame=frame, owner=owner)
+        return await pool.prepare(source, RenderOptions(window, frame), owner=owner)
 
     request = AnalysisRequest(tuple(files), template_id="ct-volume")
     prepared = await prepare_request(request, preparer)
@@ -94,7 +95,7 @@ def main() -> None:
 
     from benchmarks.prepare import data_file
     from medgemma_ui.imaging.workers import PreparePool
-    from medgemma_ui.settings import ImageLimits, usable_cpus
+    from medgemma_ui.settings import usable_cpus
     from medgemma_ui.templates import get_template
     from tests.support.series import write_ct_series
 
@@ -102,7 +103,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         files = write_ct_series(Path(folder), args.slices, source=data_file("693_UNCI.dcm"))
         workers = usable_cpus()
-        pool = PreparePool(workers, ImageLimits())
+        pool = PreparePool(workers)
         for future in pool.warm():
             future.result()
         try:

@@ -41,11 +41,10 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from os import PathLike
 
-from medgemma_ui.settings import ImageLimits
-
 from .errors import OUT_OF_MEMORY, ImageError
 from .pools import die_with_parent, exit_when_gone, stop_pool
-from .prepared import PreparedImage, prepare
+from .prepared import PreparedImage, finish, render
+from .rendered import DEFAULT_OPTIONS, RenderOptions
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +73,11 @@ def _warm() -> int:
     return os.getpid()
 
 
+def _prepare(source: bytes | str | PathLike[str], options: RenderOptions) -> PreparedImage:
+    """What a worker runs: `prepare`, with its options as one value (pickled with the source)."""
+    return finish(render(source, options))
+
+
 def _plain(source: bytes | str | PathLike[str]) -> bytes | str:
     """Exactly `str` or `bytes`: Gradio hands over paths as `gradio.utils.NamedString`, a `str`
     subclass, and unpickling one would import all of gradio into the worker (100 MB more each)."""
@@ -86,8 +90,7 @@ def _plain(source: bytes | str | PathLike[str]) -> bytes | str:
 class _Job:
     owner: str
     source: bytes | str
-    window: str | None
-    frame: int | None
+    options: RenderOptions
     future: Future[PreparedImage] = field(default_factory=Future)
 
 
@@ -101,7 +104,7 @@ class _Slot:
 
 
 class PreparePool:
-    """`await pool.prepare(path, window=..., frame=..., owner=...)` runs `prepare` in a worker
+    """`await pool.prepare(path, RenderOptions(...), owner=...)` runs `prepare` in a worker
     process, under the sharing rules of this module's docstring.
 
     `workers=0` prepares in a thread of the calling process instead (tests of the thread path,
@@ -110,14 +113,12 @@ class PreparePool:
     def __init__(
         self,
         workers: int,
-        limits: ImageLimits,
         timeout_s: float = 120.0,
         *,
         per_owner: int | None = None,
         memory_limit_bytes: int | None = DEFAULT_MEMORY_LIMIT,
     ) -> None:
         self.workers = workers
-        self.limits = limits
         self.timeout_s = timeout_s
         self.per_owner = per_owner or max(1, workers - 1)
         self.memory_limit_bytes = memory_limit_bytes
@@ -221,17 +222,13 @@ class PreparePool:
         before the job starts, since the job had no part in it."""
         executor = self._executor(slot)
         try:
-            return executor, executor.submit(
-                prepare, job.source, window=job.window, frame=job.frame, limits=self.limits
-            )
+            return executor, executor.submit(_prepare, job.source, job.options)
         except BrokenProcessPool:
             if executor is not None:
                 self._replace(slot, executor)
             log.warning("an idle image worker had died; it was replaced")
         executor = self._executor(slot)
-        return executor, executor.submit(
-            prepare, job.source, window=job.window, frame=job.frame, limits=self.limits
-        )
+        return executor, executor.submit(_prepare, job.source, job.options)
 
     def _run(self, slot: _Slot, job: _Job) -> None:
         executor = None
@@ -273,17 +270,15 @@ class PreparePool:
     async def prepare(
         self,
         source: bytes | str | PathLike[str],
+        options: RenderOptions = DEFAULT_OPTIONS,
         *,
-        window: str | None = None,
-        frame: int | None = None,
         owner: str | None = None,
     ) -> PreparedImage:
-        """`owner`: whose job this is (`ui.access.owner_key`); None shares `ANONYMOUS`."""
+        """`options`: the window, frame and limits (`RenderOptions`); `owner`: whose job this is
+        (`ui.access.owner_key`), None sharing `ANONYMOUS`."""
         if self._mp_context() is None:
-            return await asyncio.to_thread(
-                prepare, source, window=window, frame=frame, limits=self.limits
-            )
-        job = _Job(owner or ANONYMOUS, _plain(source), window, frame)
+            return await asyncio.to_thread(_prepare, source, options)
+        job = _Job(owner or ANONYMOUS, _plain(source), options)
         with self._cond:
             if self._closed:
                 raise ImageError(

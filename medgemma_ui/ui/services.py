@@ -21,7 +21,7 @@ from typing import Any
 
 from medgemma_ui.backends import BackendRegistry
 from medgemma_ui.feedback import FeedbackStore, describe_destination, open_store
-from medgemma_ui.imaging import ImageError, PreparedImage
+from medgemma_ui.imaging import ImageError, PreparedImage, RenderOptions
 from medgemma_ui.imaging.workers import PreparePool
 from medgemma_ui.settings import Settings
 from medgemma_ui.templates import use_templates_dir
@@ -60,7 +60,6 @@ class Services:
         server = self.settings.server
         self.prepare_pool = PreparePool(
             server.prepare_workers,
-            self.settings.image_limits,
             memory_limit_bytes=server.worker_memory_mb * 1024 * 1024 or None,
         )
 
@@ -94,11 +93,12 @@ class Services:
                 "This file was uploaded by another user; upload your own copy.", kind="bad_request"
             )
         owner = owner or (who.owner if who else None)
+        options = RenderOptions(window, frame, self.settings.image_limits)
         pool = self.prepare_pool
         try:
             digest = await asyncio.to_thread(_content_digest, source)
         except OSError:  # e.g. purged from Gradio's upload cache: prepare says so in a sentence
-            return await pool.prepare(source, window=window, frame=frame, owner=owner)
+            return await pool.prepare(source, options, owner=owner)
         key = (digest, window, frame)
         cached = self._prepared.get(key)
         if cached is not None:
@@ -107,7 +107,7 @@ class Services:
         if (refused := self._refused.get(key)) is not None:
             raise ImageError(refused[0], kind=refused[1])
         try:
-            image = await pool.prepare(source, window=window, frame=frame, owner=owner)
+            image = await pool.prepare(source, options, owner=owner)
         except ImageError as exc:
             if exc.kind in {"too_large", "corrupt"}:
                 self._refused[key] = (str(exc), exc.kind)

@@ -17,7 +17,6 @@ from PIL import Image
 
 from medgemma_ui.imaging import ImageError
 from medgemma_ui.imaging.workers import PreparePool
-from medgemma_ui.settings import ImageLimits
 from tests.hardening.bombs import deflated_dicom, j2k_dicom, progressive_jpeg
 
 GB = 1024**3
@@ -58,7 +57,7 @@ def _peak_bytes(pid: int) -> int:
 
 @pytest.fixture
 def pool():
-    pool = PreparePool(1, ImageLimits())
+    pool = PreparePool(1)
     yield pool
     pool.close()
 
@@ -100,7 +99,7 @@ def test_a_preparation_over_the_time_limit_is_stopped_and_not_run_again(caplog):
     scans takes seconds) against a 1 s limit: one sentence, its worker killed, nothing started
     again for it."""
     slow = progressive_jpeg(7000, 240, "RGB")
-    pool = PreparePool(1, ImageLimits(), timeout_s=1.0)
+    pool = PreparePool(1, timeout_s=1.0)
     try:
         (pid,) = [future.result(timeout=60) for future in pool.warm()]
         start = time.perf_counter()
@@ -126,7 +125,7 @@ def test_a_decoder_past_the_address_space_limit_is_stopped_by_the_kernel():
     Image.fromarray(values).save(png, "PNG", compress_level=1)
     small = io.BytesIO()
     Image.fromarray(values[:64, :64]).save(small, "PNG")
-    pool = PreparePool(1, ImageLimits(), memory_limit_bytes=400 * 1024**2)
+    pool = PreparePool(1, memory_limit_bytes=400 * 1024**2)
     try:
         (pid,) = [future.result(timeout=60) for future in pool.warm()]
         with pytest.raises(ImageError) as caught:

@@ -98,9 +98,8 @@ def test_a_worker_killed_over_its_time_limit_takes_its_decoder_child_along(tmp_p
     import asyncio
 
     from medgemma_ui.imaging.workers import PreparePool
-    from medgemma_ui.settings import ImageLimits
 
-    pool = PreparePool(1, ImageLimits())
+    pool = PreparePool(1)
     try:
         (pid,) = [future.result(timeout=60) for future in pool.warm()]
         asyncio.run(pool.prepare(get_testdata_file(DECODED_IN_A_CHILD[0])))

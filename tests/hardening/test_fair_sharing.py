@@ -22,7 +22,6 @@ from PIL import Image
 
 from medgemma_ui.imaging.workers import PreparePool
 from medgemma_ui.passwords import hash_password
-from medgemma_ui.settings import ImageLimits
 from tests.hardening.bombs import progressive_jpeg
 from tests.support.app_runner import running_app, settings_for
 from tests.support.gradio_http import Page
@@ -43,7 +42,7 @@ def slow_bombs() -> list[bytes]:
 
 def test_in_the_pool_one_owner_never_holds_every_worker():
     bombs = slow_bombs()
-    pool = PreparePool(2, ImageLimits())
+    pool = PreparePool(2)
     try:
         [future.result(timeout=60) for future in pool.warm()]
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from pydicom.data import get_testdata_file
 
-from medgemma_ui.imaging import ImageError, prepare
+from medgemma_ui.imaging import ImageError, RenderOptions, prepare
 from medgemma_ui.imaging.workers import PreparePool
-from medgemma_ui.settings import ImageLimits, ServerSettings, SettingsError
+from medgemma_ui.settings import ServerSettings, SettingsError
 from tests.hardening.bombs import progressive_jpeg
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,7 +26,7 @@ CT = str(EXAMPLES / "ct_head.dcm")
 
 @pytest.fixture
 def pool():
-    pool = PreparePool(2, ImageLimits())
+    pool = PreparePool(2)
     yield pool
     pool.close()
 
@@ -58,7 +58,7 @@ def test_workers_send_exactly_what_prepare_in_process_makes(pool):
     pids = {future.result(timeout=60) for future in pool.warm()}
     assert os.getpid() not in pids and len(pids) == 2
     for source, window in ((CT, None), (CT, "lung"), (get_testdata_file("RG1_UNCI.dcm"), None)):
-        there = asyncio.run(pool.prepare(source, window=window))
+        there = asyncio.run(pool.prepare(source, RenderOptions(window=window)))
         here = prepare(source, window=window)
         assert there.jpeg == here.jpeg
         assert there.info == here.info
@@ -71,7 +71,7 @@ def test_bytes_in_and_the_image_error_keeps_its_kind(pool):
         asyncio.run(pool.prepare(b"just some text, not an image"))
     assert caught.value.kind == "not_image"
     with pytest.raises(ImageError) as caught:
-        asyncio.run(pool.prepare(CT, frame=3))
+        asyncio.run(pool.prepare(CT, RenderOptions(frame=3)))
     assert caught.value.kind == "bad_request" and "Frame 3 does not exist" in str(caught.value)
 
 
@@ -97,7 +97,7 @@ def test_a_worker_killed_mid_request_fails_that_request_once_and_is_replaced(poo
 
 
 def test_a_preparation_over_the_time_limit_is_stopped_with_a_sentence():
-    pool = PreparePool(1, ImageLimits(), timeout_s=0.05)
+    pool = PreparePool(1, timeout_s=0.05)
     try:
         (pid,) = [future.result(timeout=60) for future in pool.warm()]
         with pytest.raises(ImageError) as caught:
@@ -120,10 +120,9 @@ def test_workers_leave_when_the_server_is_killed(tmp_path):
             import sys, time
             sys.path.insert(0, {str(ROOT)!r})
             from medgemma_ui.imaging.workers import PreparePool
-            from medgemma_ui.settings import ImageLimits
 
             if __name__ == "__main__":
-                pool = PreparePool(2, ImageLimits())
+                pool = PreparePool(2)
                 print(*[f.result(timeout=60) for f in pool.warm()], flush=True)
                 time.sleep(60)
             """
@@ -142,7 +141,7 @@ def test_workers_leave_when_the_server_is_killed(tmp_path):
 
 
 def test_thread_mode_with_zero_workers():
-    pool = PreparePool(0, ImageLimits())
+    pool = PreparePool(0)
     assert pool.warm() == []
     assert asyncio.run(pool.prepare(CT)).jpeg == prepare(CT).jpeg
 
@@ -181,7 +180,7 @@ def test_a_platform_without_worker_processes_prepares_in_threads(monkeypatch, ca
         raise ValueError(f"cannot find context for {method!r}")
 
     monkeypatch.setattr(multiprocessing, "get_context", no_forkserver)
-    pool = PreparePool(2, ImageLimits())
+    pool = PreparePool(2)
     assert pool.warm() == []
     assert pool.workers == 0
     assert asyncio.run(pool.prepare(CT)).jpeg == prepare(CT).jpeg

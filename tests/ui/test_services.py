@@ -10,7 +10,7 @@ import pytest
 
 from medgemma_ui.imaging import ImageError
 from medgemma_ui.imaging.workers import PreparePool
-from medgemma_ui.settings import ImageLimits, Settings
+from medgemma_ui.settings import Settings
 from medgemma_ui.ui.services import create_services
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "medgemma_ui" / "templates" / "data" / "examples"
@@ -98,7 +98,7 @@ async def test_a_file_refused_as_too_large_is_not_prepared_again(tmp_path):
 
     services = make_services(tmp_path)
     services.prepare_pool.close()
-    services.prepare_pool = PreparePool(1, ImageLimits(), timeout_s=1.0)
+    services.prepare_pool = PreparePool(1, timeout_s=1.0)
     slow = tmp_path / "slow.jpg"
     slow.write_bytes(progressive_jpeg(7000, 240, "RGB"))
     try:
