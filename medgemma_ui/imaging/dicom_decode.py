@@ -36,7 +36,7 @@ from medgemma_ui.settings import ImageLimits
 
 from . import bounds, j2k_reduced, safe_decode
 from .colour import colour_to_8bit, palette_to_rgb
-from .errors import ImageError
+from .errors import ImageError, corrupt_on_failure
 from .greyscale import render_grey
 from .info import ImageInfo
 from .rendered import Rendered, RenderOptions, StoredValues, check_limits, choose_frame
@@ -63,7 +63,9 @@ _DICOMDIR_UID = "1.2.840.10008.1.3.10"
 
 
 def read_dataset(data: bytes) -> Dataset:
-    try:
+    with corrupt_on_failure(
+        "This DICOM file could not be read; it is damaged or incomplete, so export it again."
+    ):
         ds = pydicom.dcmread(io.BytesIO(data), force=True)
         ds.get("Modality")  # force parsing of the start of the dataset
         if "TransferSyntaxUID" not in ds.file_meta and ds.original_encoding[1] is not None:
@@ -74,13 +76,6 @@ def read_dataset(data: bytes) -> Dataset:
                 if implicit
                 else (ExplicitVRLittleEndian if little else ExplicitVRBigEndian)
             )
-    except MemoryError:
-        raise  # prepare() says so in a sentence; no other reason is true
-    except Exception as exc:
-        raise ImageError(
-            "This DICOM file could not be read; it is damaged or incomplete, so export it again.",
-            kind="corrupt",
-        ) from exc
     return ds
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 OUT_OF_MEMORY = (
     "This image is too large to process in the memory available; upload a smaller export."
 )
@@ -26,3 +29,16 @@ class ImageError(Exception):
     def __reduce__(self) -> tuple:
         # Keeps `kind` when the error crosses from an image worker process to the server.
         return (self.__class__, (str(self),), {"kind": self.kind})
+
+
+@contextmanager
+def corrupt_on_failure(sentence: str) -> Iterator[None]:
+    """A decoder's failure inside becomes a `corrupt` ImageError saying `sentence`; an ImageError
+    (already a sentence) and a MemoryError (`render` says so in a sentence; no other reason is
+    true) pass through."""
+    try:
+        yield
+    except (ImageError, MemoryError):
+        raise
+    except Exception as exc:
+        raise ImageError(sentence, kind="corrupt") from exc

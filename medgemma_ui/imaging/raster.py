@@ -25,7 +25,7 @@ from PIL import (
 from medgemma_ui.settings import ImageLimits
 
 from . import bounds
-from .errors import ImageError
+from .errors import ImageError, corrupt_on_failure
 from .info import ImageInfo
 from .rendered import Rendered, RenderOptions, check_limits, choose_frame
 from .windowing import auto, percentile_range
@@ -54,15 +54,10 @@ def _open(data: bytes) -> Image.Image:
             "DICOM file.",
             kind="not_image",
         )
-    try:
+    with corrupt_on_failure(
+        "This image file is damaged or incomplete and cannot be opened; export it again."
+    ):
         return opener(io.BytesIO(data))
-    except MemoryError:
-        raise  # prepare() says so in a sentence; no other reason is true
-    except Exception as exc:
-        raise ImageError(
-            "This image file is damaged or incomplete and cannot be opened; export it again.",
-            kind="corrupt",
-        ) from exc
 
 
 def render_raster(data: bytes, options: RenderOptions) -> Rendered:
@@ -77,7 +72,9 @@ def render_raster(data: bytes, options: RenderOptions) -> Rendered:
     _check_streams(data, im, limits)
     k = choose_frame(0 if frame is None else frame, count, what="image")  # pages: the first
     warnings: list[str] = []
-    try:
+    with corrupt_on_failure(
+        "This image file is damaged or incomplete and cannot be decoded; export it again."
+    ):
         if k:
             im.seek(k)
             check_limits(im.size[1], im.size[0], count, limits)  # pages may differ in size
@@ -89,13 +86,6 @@ def render_raster(data: bytes, options: RenderOptions) -> Rendered:
             width, height = im.size
             warnings.append("The photo was turned upright using its EXIF orientation tag.")
         pixels, used, choices, bits = _to_8bit(im, options.window, warnings)
-    except (ImageError, MemoryError):
-        raise
-    except Exception as exc:
-        raise ImageError(
-            "This image file is damaged or incomplete and cannot be decoded; export it again.",
-            kind="corrupt",
-        ) from exc
     if count > 1:
         warnings.append(f"This image has {count} frames; only frame {k} (0-based) is sent.")
     info = ImageInfo(
