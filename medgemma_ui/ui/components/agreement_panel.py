@@ -8,6 +8,7 @@ from typing import Any
 
 import gradio as gr
 
+from medgemma_ui.ui.events import admin_only
 from medgemma_ui.ui.handlers import agreement as handlers
 from medgemma_ui.ui.refs import Refs, by_component
 from medgemma_ui.ui.services import Services
@@ -100,17 +101,8 @@ def render(services: Services) -> Refs:
 
 
 def listen(refs: Refs, services: Services) -> None:
-    from medgemma_ui.ui.access import require_admin
-
-    async def show(
-        password: str,
-        session: str,
-        group_by: str,
-        request: gr.Request,
-        oauth_token: gr.OAuthToken | None = None,
-    ) -> dict[Any, Any]:
-        # Checked on every call, whatever the page shows: events can be called by name.
-        require_admin(services, request, password, oauth_token)
+    @admin_only(services)  # the admin password is the first input
+    async def show(session: str, group_by: str) -> dict[Any, Any]:
         return by_component(refs, await handlers.load_agreement(session, group_by, services))
 
     inputs = [refs["password"], refs["review_session"], refs["agreement_group_by"]]

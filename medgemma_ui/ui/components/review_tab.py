@@ -6,7 +6,7 @@ from typing import Any
 
 import gradio as gr
 
-from medgemma_ui.ui.access import require_admin
+from medgemma_ui.ui.events import admin_only
 from medgemma_ui.ui.handlers import review as review_handlers
 from medgemma_ui.ui.refs import Refs
 from medgemma_ui.ui.services import Services
@@ -88,24 +88,13 @@ def render(services: Services) -> Refs:
 
 
 def listen(refs: Refs, services: Services) -> None:
-    # Both check the admin right on every call (`require_admin`), whatever the page shows: the
-    # events can be called by name.
-    async def show(
-        password: str,
-        session: str,
-        request: gr.Request,
-        oauth_token: gr.OAuthToken | None = None,
-    ) -> tuple:
-        require_admin(services, request, password, oauth_token)
+    # Both behind the admin right, checked on every call; the admin password is the first input.
+    @admin_only(services)
+    async def show(session: str) -> tuple:
         return await review_handlers.load_review(session, services)
 
-    async def export(
-        password: str,
-        session: str,
-        request: gr.Request,
-        oauth_token: gr.OAuthToken | None = None,
-    ) -> tuple[Any, str]:
-        require_admin(services, request, password, oauth_token)
+    @admin_only(services)
+    async def export(session: str) -> tuple[Any, str]:
         paths, note = await review_handlers.export_feedback(session, services)
         return gr.update(value=paths or None, visible=bool(paths)), note
 
