@@ -7,6 +7,7 @@ from typing import Any
 import gradio as gr
 
 from medgemma_ui.imaging import window_names
+from medgemma_ui.ui.events import for_caller
 from medgemma_ui.ui.handlers import preview as preview_handlers
 from medgemma_ui.ui.refs import Refs, by_component
 from medgemma_ui.ui.services import Services
@@ -168,29 +169,18 @@ def listen(refs: Refs, services: Services, result_names: tuple[str, ...]) -> Non
     names = (*PREVIEW_OUTPUTS, *result_names)
     outputs = [refs[name] for name in names]
 
-    # Every event that touches a file runs `acting_for` its caller: with OAuth organisations on,
-    # only signed-in members pass, on the server; the preparation uses the caller's share of
-    # the image workers and may read only their own uploads.
-    async def on_upload(
-        path: str | None,
-        template: str | None,
-        request: gr.Request,
-        oauth_token: gr.OAuthToken | None = None,
-    ) -> dict:
-        with services.acting_for(request, oauth_token):
-            named = await preview_handlers.preview_new_file(path, template, services)
-        return by_component(refs, named)
+    # Every event that touches a file runs for its caller (`for_caller`): with OAuth
+    # organisations on, only signed-in members pass, on the server; the preparation uses the
+    # caller's share of the image workers and may read only their own uploads.
+    @for_caller(services)
+    async def on_upload(path: str | None, template: str | None) -> dict:
+        return by_component(refs, await preview_handlers.preview_new_file(path, template, services))
 
+    @for_caller(services)
     async def on_adjust(
-        path: str | None,
-        window: str | None,
-        frame: float | None,
-        shown: dict | None,
-        request: gr.Request,
-        oauth_token: gr.OAuthToken | None = None,
+        path: str | None, window: str | None, frame: float | None, shown: dict | None
     ) -> dict:
-        with services.acting_for(request, oauth_token):
-            named = await preview_handlers.preview_adjusted(path, window, frame, shown, services)
+        named = await preview_handlers.preview_adjusted(path, window, frame, shown, services)
         return by_component(refs, named)
 
     common: dict[str, Any] = {
@@ -203,15 +193,11 @@ def listen(refs: Refs, services: Services, result_names: tuple[str, ...]) -> Non
     }
     refs["upload"].change(on_upload, inputs=[refs["upload"], refs["template"]], **common)
 
+    @for_caller(services)
     async def on_series(
-        paths: list[str] | None,
-        template: str | None,
-        series: float | None,
-        request: gr.Request,
-        oauth_token: gr.OAuthToken | None = None,
+        paths: list[str] | None, template: str | None, series: float | None
     ) -> dict:
-        with services.acting_for(request, oauth_token):  # as on_upload: it reads files too
-            named = await preview_handlers.preview_series(paths, template, services, series)
+        named = await preview_handlers.preview_series(paths, template, services, series)
         return by_component(refs, named)
 
     series_inputs = [refs["study_files"], refs["template"], refs["series"]]
