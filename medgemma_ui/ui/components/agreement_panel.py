@@ -8,6 +8,7 @@ from typing import Any
 
 import gradio as gr
 
+from medgemma_ui.ui.components.figures import hidden_bars, hidden_table
 from medgemma_ui.ui.events import admin_only
 from medgemma_ui.ui.handlers import agreement as handlers
 from medgemma_ui.ui.refs import Refs, by_component
@@ -25,12 +26,6 @@ OUTPUTS = (
 )
 
 
-def _hidden_bars(elem_id: str, **chart: Any) -> gr.BarPlot:
-    """A bar chart with its bars in the figures' own order (not sorted), hidden until
-    `load_agreement` has figures for it."""
-    return gr.BarPlot(sort=None, visible=False, elem_id=elem_id, **chart)
-
-
 def render(services: Services) -> Refs:
     gr.Markdown("### Agreement dashboard", elem_id="agreement-title")
     with gr.Row(equal_height=True):
@@ -44,7 +39,7 @@ def render(services: Services) -> Refs:
         show = gr.Button("Show agreement", elem_id="show-agreement", scale=1)
     summary = gr.Markdown("", elem_id="agreement-summary")
     with gr.Row():
-        shares = _hidden_bars(
+        shares = hidden_bars(
             "finding-shares",
             x="Group",
             y="Share",
@@ -54,7 +49,7 @@ def render(services: Services) -> Refs:
             y_title="Share of findings",
             y_lim=[0, 1],
         )
-        raters = _hidden_bars(
+        raters = hidden_bars(
             "rater-agreement",
             x="Measure",
             y="Value",
@@ -63,13 +58,7 @@ def render(services: Services) -> Refs:
             y_lim=[-1, 1],
         )
     wins = gr.Plot(label="Blinded comparisons", visible=False, elem_id="win-rates")
-    wins_table = gr.Dataframe(
-        headers=handlers.WIN_COLUMNS,
-        label="Votes per pair of arms",
-        interactive=False,
-        visible=False,
-        elem_id="win-table",
-    )
+    wins_table = hidden_table(handlers.WIN_COLUMNS, "Votes per pair of arms", "win-table")
     with gr.Row():
         trend = gr.LinePlot(
             x="Day",
@@ -81,7 +70,7 @@ def render(services: Services) -> Refs:
             visible=False,
             elem_id="agreement-trend",
         )
-        ious = _hidden_bars(
+        ious = hidden_bars(
             "box-iou", x="IoU", y="Boxes", title="Corrected boxes: overlap with the model's (IoU)"
         )
     with gr.Accordion("The same figures as JSON (`feedback stats`)", open=False):

@@ -6,6 +6,7 @@ from typing import Any
 
 import gradio as gr
 
+from medgemma_ui.ui.components.figures import hidden_bars, hidden_table
 from medgemma_ui.ui.events import admin_only
 from medgemma_ui.ui.handlers import review as review_handlers
 from medgemma_ui.ui.refs import Refs
@@ -14,7 +15,8 @@ from medgemma_ui.ui.services import Services
 
 def _chart(title: str, x_title: str, elem_id: str) -> gr.BarPlot:
     # Stacked counts per rating: a group whose agreement is 0 % still shows its (red) bar.
-    return gr.BarPlot(
+    return hidden_bars(
+        elem_id,
         x="Group",
         y="Ratings",
         color="Overall rating",
@@ -22,9 +24,6 @@ def _chart(title: str, x_title: str, elem_id: str) -> gr.BarPlot:
         title=title,
         x_title=x_title,
         y_title="Ratings",
-        sort=None,
-        visible=False,
-        elem_id=elem_id,
     )
 
 
@@ -55,12 +54,10 @@ def render(services: Services) -> Refs:
         by_backend = _chart(
             "Overall ratings by backend", "Backend · agreement", elem_id="by-backend"
         )
-    recent = gr.Dataframe(
-        headers=review_handlers.RECENT_COLUMNS,
-        label="Latest ratings",
-        interactive=False,
-        visible=False,
-        elem_id="recent-feedback",
+    recent = hidden_table(
+        review_handlers.RECENT_COLUMNS,
+        "Latest ratings",
+        "recent-feedback",
         wrap=True,
         column_widths=review_handlers.RECENT_COLUMN_WIDTHS,
     )
