@@ -16,6 +16,7 @@ EXPORT_OUTPUTS = ("export_sr", "export_fhir", "export_pdf", "store_sr", "export_
 
 
 def render_open(services: Services) -> Refs:
+    refs: Refs = {}
     with gr.Accordion(
         "Open from PACS",
         open=False,
@@ -23,46 +24,40 @@ def render_open(services: Services) -> Refs:
         elem_id="pacs-panel",
     ):
         with gr.Row(equal_height=True):
-            query = gr.Textbox(
+            refs["pacs_query"] = gr.Textbox(
                 label="Accession number or Study Instance UID",
                 max_lines=1,
                 scale=4,
                 elem_id="pacs-query",
             )
-            find = gr.Button("Find", scale=1, elem_id="pacs-find")
-        series = gr.Dropdown(
+            refs["pacs_find"] = gr.Button("Find", scale=1, elem_id="pacs-find")
+        refs["pacs_series"] = gr.Dropdown(
             label="Series",
             choices=[],
             visible=False,
             interactive=True,
             elem_id="pacs-series",
         )
-        open_button = gr.Button("Open", interactive=False, elem_id="pacs-open")
-        status = gr.Markdown("", elem_id="pacs-status")
-    return {
-        "pacs_query": query,
-        "pacs_find": find,
-        "pacs_series": series,
-        "pacs_open": open_button,
-        "pacs_status": status,
-        "pacs_found": gr.State([]),  # the series found (with their UIDs), server-side only
-    }
+        refs["pacs_open"] = gr.Button("Open", interactive=False, elem_id="pacs-open")
+        refs["pacs_status"] = gr.Markdown("", elem_id="pacs-status")
+    refs["pacs_found"] = gr.State([])  # the series found (with their UIDs), server-side only
+    return refs
 
 
 def render_exports(services: Services) -> Refs:
+    refs: Refs = {}
     with gr.Row(elem_id="result-exports"):
-        sr = gr.DownloadButton("DICOM SR", visible=False, size="sm", elem_id="export-sr")
-        fhir = gr.DownloadButton("FHIR R4", visible=False, size="sm", elem_id="export-fhir")
-        pdf = gr.DownloadButton("PDF report", visible=False, size="sm", elem_id="export-pdf")
-        store = gr.Button("Send SR to PACS", visible=False, size="sm", elem_id="store-sr")
-    status = gr.Markdown("", elem_id="export-status")
-    return {
-        "export_sr": sr,
-        "export_fhir": fhir,
-        "export_pdf": pdf,
-        "store_sr": store,
-        "export_status": status,
-    }
+        for name, label, elem_id in (
+            ("export_sr", "DICOM SR", "export-sr"),
+            ("export_fhir", "FHIR R4", "export-fhir"),
+            ("export_pdf", "PDF report", "export-pdf"),
+        ):
+            refs[name] = gr.DownloadButton(label, visible=False, size="sm", elem_id=elem_id)
+        refs["store_sr"] = gr.Button(
+            "Send SR to PACS", visible=False, size="sm", elem_id="store-sr"
+        )
+    refs["export_status"] = gr.Markdown("", elem_id="export-status")
+    return refs
 
 
 def listen(refs: Refs, services: Services) -> None:
