@@ -7,6 +7,7 @@ from typing import Any
 
 import gradio as gr
 
+from medgemma_ui.ui.events import for_caller
 from medgemma_ui.ui.handlers import pacs as handlers
 from medgemma_ui.ui.refs import Refs, by_component
 from medgemma_ui.ui.services import Services
@@ -65,11 +66,9 @@ def listen(refs: Refs, services: Services) -> None:
 
     # Every PACS event checks the caller as the image events do (signed in, a member with OAuth
     # organisations): study facts and files are patient data.
-    async def on_find(
-        query: str | None, request: gr.Request, oauth_token: gr.OAuthToken | None = None
-    ) -> dict:
-        with services.acting_for(request, oauth_token):
-            return by_component(refs, await handlers.find_study(query, services))
+    @for_caller(services)
+    async def on_find(query: str | None) -> dict:
+        return by_component(refs, await handlers.find_study(query, services))
 
     find = {"inputs": [refs["pacs_query"]], "outputs": [refs[n] for n in FIND_OUTPUTS], **private}
     refs["pacs_find"].click(on_find, **find)
