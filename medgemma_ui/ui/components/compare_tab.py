@@ -25,6 +25,7 @@ NEXT_OUTPUTS = (
 
 
 def render(services: Services) -> Refs:
+    refs: Refs = {}
     gr.Markdown(
         "Two answers to the same image, side by side. Which backend, template or model wrote "
         "each one is hidden, and which is on the left is drawn at random for every image; both "
@@ -32,17 +33,19 @@ def render(services: Services) -> Refs:
         elem_id="compare-intro",
     )
     with gr.Row(equal_height=True):
-        session = gr.Dropdown(
+        refs["compare_session"] = gr.Dropdown(
             label="Comparison session", choices=[], value=None, elem_id="compare-session", scale=3
         )
-        reviewer = gr.Textbox(
+        refs["compare_reviewer"] = gr.Textbox(
             label="Your name or pseudonym", elem_id="compare-reviewer", scale=2, min_width=200
         )
-        start = gr.Button("Next image", variant="primary", elem_id="compare-next", scale=1)
-    status = gr.Markdown("", elem_id="compare-status")
+        refs["compare_next"] = gr.Button(
+            "Next image", variant="primary", elem_id="compare-next", scale=1
+        )
+    refs["compare_status"] = gr.Markdown("", elem_id="compare-status")
     with gr.Row(equal_height=False):
         with gr.Column(scale=4, min_width=280):
-            image = gr.Image(
+            refs["compare_image"] = gr.Image(
                 label="The image both answers are about",
                 type="pil",
                 format="png",
@@ -52,12 +55,12 @@ def render(services: Services) -> Refs:
             )
         with gr.Column(scale=3, min_width=260, elem_classes=["compare-answer"]):
             gr.Markdown("#### Left answer")
-            left = gr.Markdown("", elem_id="compare-left")
+            refs["compare_left"] = gr.Markdown("", elem_id="compare-left")
         with gr.Column(scale=3, min_width=260, elem_classes=["compare-answer"]):
             gr.Markdown("#### Right answer")
-            right = gr.Markdown("", elem_id="compare-right")
+            refs["compare_right"] = gr.Markdown("", elem_id="compare-right")
     with gr.Row(equal_height=True):
-        vote = gr.Radio(
+        refs["compare_vote"] = gr.Radio(
             label="Which answer is better?",
             choices=handlers.SIDE_VOTES,
             value=None,
@@ -65,23 +68,15 @@ def render(services: Services) -> Refs:
             elem_id="compare-vote",
             scale=3,
         )
-        comment = gr.Textbox(label="Comment (optional)", elem_id="compare-comment", scale=2)
-        submit = gr.Button("Vote and reveal", interactive=False, elem_id="compare-submit", scale=1)
-    reveal = gr.Markdown("", elem_id="compare-reveal")
-    return {
-        "compare_session": session,
-        "compare_reviewer": reviewer,
-        "compare_next": start,
-        "compare_status": status,
-        "compare_image": image,
-        "compare_left": left,
-        "compare_right": right,
-        "compare_vote": vote,
-        "compare_comment": comment,
-        "compare_submit": submit,
-        "compare_reveal": reveal,
-        "compare_state": gr.State(None),
-    }
+        refs["compare_comment"] = gr.Textbox(
+            label="Comment (optional)", elem_id="compare-comment", scale=2
+        )
+        refs["compare_submit"] = gr.Button(
+            "Vote and reveal", interactive=False, elem_id="compare-submit", scale=1
+        )
+    refs["compare_reveal"] = gr.Markdown("", elem_id="compare-reveal")
+    refs["compare_state"] = gr.State(None)
+    return refs
 
 
 def listen(refs: Refs, services: Services, demo: gr.Blocks) -> None:

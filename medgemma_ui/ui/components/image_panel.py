@@ -41,15 +41,16 @@ def _file_input(label: str, elem_id: str, *, many: bool = False, shown: bool = T
 
 
 def render(max_frames: int) -> Refs:
-    upload = _file_input("1 · Image or DICOM", "upload")
+    refs: Refs = {}
+    refs["upload"] = _file_input("1 · Image or DICOM", "upload")
     # What a study template takes besides the image; shown when such a template is chosen.
-    study_files = _file_input(
+    refs["study_files"] = _file_input(
         "Series: the DICOM files of one CT or MR series (up to 85 slices are sent)",
         "study-files",
         many=True,
         shown=False,
     )
-    series = gr.Number(
+    refs["series"] = gr.Number(
         label="Series number (when the files hold several; 0: the only one)",
         value=0,
         precision=0,
@@ -58,12 +59,12 @@ def render(max_frames: int) -> Refs:
         interactive=True,
         elem_id="series-choice",
     )
-    prior = _file_input(
+    refs["prior"] = _file_input(
         "Prior image (the earlier examination; the upload above is the current one)",
         "prior-upload",
         shown=False,
     )
-    target = gr.Dropdown(
+    refs["target"] = gr.Dropdown(
         label="What to locate",
         choices=[],
         value="",
@@ -74,7 +75,7 @@ def render(max_frames: int) -> Refs:
         info="Left and right are the patient's.",
     )
     with gr.Row(equal_height=False, elem_id="image-controls"):
-        window = gr.Dropdown(
+        refs["window"] = gr.Dropdown(
             label="Window",
             # Every name the API accepts; narrowed to the file's own choices once one is loaded.
             choices=window_choices([DEFAULT_WINDOW, *window_names()]),
@@ -86,7 +87,7 @@ def render(max_frames: int) -> Refs:
             info="How stored values become grey levels (CT: MedGemma's own encoding).",
             min_width=220,
         )
-        frame = gr.Slider(
+        refs["frame"] = gr.Slider(
             label="Frame",
             # 1-based as people count; 0 (the API's default) means the middle frame.
             minimum=0,
@@ -99,7 +100,7 @@ def render(max_frames: int) -> Refs:
             elem_id="frame",
             min_width=220,
         )
-    preview = gr.Image(
+    refs["preview"] = gr.Image(
         label="What the model sees (896 × 896)",
         format="png",  # never lossy WebP on top of the JPEG the model receives
         type="pil",
@@ -109,7 +110,7 @@ def render(max_frames: int) -> Refs:
     )
     # What a study sent (a numbered strip, or prior and current side by side) and the boxes a
     # localisation gave, drawn on the image that was sent.
-    sent_strip = gr.Gallery(
+    refs["sent_strip"] = gr.Gallery(
         label="Slices sent to the model, in order",
         columns=6,
         height=260,
@@ -118,50 +119,34 @@ def render(max_frames: int) -> Refs:
         object_fit="contain",
         format="png",  # the JPEGs sent, not re-encoded lossily
     )
-    compare_view = gr.ImageSlider(
+    refs["compare_view"] = gr.ImageSlider(
         label="Prior | current, as sent (drag to compare)",
         type="pil",
         format="png",
         visible=False,
         elem_id="compare-view",
     )
-    boxes_view = gr.AnnotatedImage(
+    refs["boxes_view"] = gr.AnnotatedImage(
         label="Boxes the model gave, on the image it was sent",
         visible=False,
         elem_id="boxes-view",
         format="png",
     )
-    box_correction = gr.Textbox(
+    refs["box_correction"] = gr.Textbox(
         value="",  # an API default: no correction
         label="Correct the box",
         visible=False,
         interactive=True,
         elem_id="box-correction",
     )
-    facts_summary = gr.Markdown("", elem_id="facts-summary")
-    warnings = gr.Markdown("", elem_id="image-warnings", elem_classes=["warnings"])
+    refs["facts_summary"] = gr.Markdown("", elem_id="facts-summary")
+    refs["warnings"] = gr.Markdown("", elem_id="image-warnings", elem_classes=["warnings"])
     with gr.Accordion("Image facts", open=False, elem_id="facts-accordion"):
-        facts = gr.Markdown("", elem_id="facts")
-    return {
-        "upload": upload,
-        "study_files": study_files,
-        "series": series,
-        "prior": prior,
-        "target": target,
-        "window": window,
-        "frame": frame,
-        "facts_summary": facts_summary,
-        "facts": facts,
-        "warnings": warnings,
-        "preview": preview,
-        "sent_strip": sent_strip,
-        "compare_view": compare_view,
-        "boxes_view": boxes_view,
-        "box_correction": box_correction,
-        # The image on screen, as the server prepared it: {"sha256", "template"...}; a rating is
-        # accepted only for a result computed from this image.
-        "shown_image": gr.State(None),
-    }
+        refs["facts"] = gr.Markdown("", elem_id="facts")
+    # The image on screen, as the server prepared it: {"sha256", "template"...}; a rating is
+    # accepted only for a result computed from this image.
+    refs["shown_image"] = gr.State(None)
+    return refs
 
 
 def listen(refs: Refs, services: Services, result_names: tuple[str, ...]) -> None:
