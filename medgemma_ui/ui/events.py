@@ -4,8 +4,8 @@ event that touches files or patient data) and `admin_only` (the review, exports,
 Decorate a body that takes only the event's inputs. Gradio hands an event function the request
 and the sign-in token by its parameters' annotations (`gr.Request`, `gr.OAuthToken | None`;
 `gradio.helpers.special_args`) and names the event's endpoint after the function, so the event
-function it is given has the body's name and the signature such an event would have written by
-hand: `(<inputs>, request: gr.Request, oauth_token: gr.OAuthToken | None = None)`.
+function it is given has the body's name and the signature it would have had written by hand:
+`(<inputs>, request: gr.Request, oauth_token: gr.OAuthToken | None = None)`.
 """
 
 from __future__ import annotations
