@@ -35,7 +35,7 @@ def settings_for(
 
 @contextmanager
 def running_app(settings: Settings) -> Iterator[str]:
-    """Yields the app's local URL; closes the app afterwards."""
+    """Yields the app's local URL; closes the app and stops its image workers afterwards."""
     from medgemma_ui.ui import build_demo, create_services, launch_options
 
     services = create_services(settings)
@@ -46,3 +46,4 @@ def running_app(settings: Settings) -> Iterator[str]:
         yield demo.local_url
     finally:
         demo.close()
+        services.prepare_pool.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,19 +12,31 @@ import pytest
 from medgemma_ui.imaging import ImageError
 from medgemma_ui.imaging.workers import PreparePool
 from medgemma_ui.settings import Settings
-from medgemma_ui.ui.services import create_services
+from medgemma_ui.ui.services import Services, create_services
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "medgemma_ui" / "templates" / "data" / "examples"
 
 
-def make_services(tmp_path: Path):
-    base = Settings.from_env({})
-    feedback = replace(base.feedback, db_path=tmp_path / "f.sqlite3")
-    return create_services(base.with_changes(feedback=feedback))
+@pytest.fixture
+def make_services(tmp_path: Path) -> Iterator[Callable[[], Services]]:
+    """Services as the server makes them; their image workers are stopped after the test."""
+    made: list[Services] = []
+
+    def make() -> Services:
+        base = Settings.from_env({})
+        feedback = replace(base.feedback, db_path=tmp_path / "f.sqlite3")
+        made.append(create_services(base.with_changes(feedback=feedback)))
+        return made[-1]
+
+    yield make
+    for services in made:
+        services.prepare_pool.close()
 
 
-async def test_analyze_reuses_the_preview_and_other_windows_are_prepared_anew(tmp_path):
-    services = make_services(tmp_path)
+async def test_analyze_reuses_the_preview_and_other_windows_are_prepared_anew(
+    tmp_path, make_services
+):
+    services = make_services()
     path = str(EXAMPLES / "ct_head.dcm")
     preview = await services.prepare(path)  # the upload: default window and frame
     # Analyze passes the window and frame the preview resolved to: the same image, no new decode.
@@ -33,8 +46,8 @@ async def test_analyze_reuses_the_preview_and_other_windows_are_prepared_anew(tm
     assert lung is not preview and lung.sha256 != preview.sha256
 
 
-async def test_cache_is_bounded(tmp_path):
-    services = make_services(tmp_path)
+async def test_cache_is_bounded(tmp_path, make_services):
+    services = make_services()
     services.prepared_cache_size = 4
     path = str(EXAMPLES / "ct_head.dcm")
     for window in ("lung", "bone", "brain", "liver", "soft_tissue", "mediastinum"):
@@ -42,8 +55,8 @@ async def test_cache_is_bounded(tmp_path):
     assert len(services._prepared) <= 4
 
 
-async def test_a_changed_file_is_prepared_again(tmp_path):
-    services = make_services(tmp_path)
+async def test_a_changed_file_is_prepared_again(tmp_path, make_services):
+    services = make_services()
     target = tmp_path / "upload.jpg"
     target.write_bytes((EXAMPLES / "skin_lesion_synthetic.jpg").read_bytes())
     first = await services.prepare(str(target))
@@ -52,15 +65,15 @@ async def test_a_changed_file_is_prepared_again(tmp_path):
     assert second.sha256 != first.sha256
 
 
-async def test_a_purged_upload_gets_the_clear_image_error(tmp_path):
-    services = make_services(tmp_path)
+async def test_a_purged_upload_gets_the_clear_image_error(tmp_path, make_services):
+    services = make_services()
     with pytest.raises(ImageError, match="could not be read"):
         await services.prepare(str(tmp_path / "purged-upload.dcm"))
 
 
-async def test_the_same_bytes_uploaded_again_are_not_decoded_again(tmp_path):
+async def test_the_same_bytes_uploaded_again_are_not_decoded_again(tmp_path, make_services):
     """Gradio stores every upload under a new path; the cache goes by content."""
-    services = make_services(tmp_path)
+    services = make_services()
     data = (EXAMPLES / "ct_head.dcm").read_bytes()
     first_upload, second_upload = tmp_path / "a" / "ct.dcm", tmp_path / "b" / "ct.dcm"
     for upload in (first_upload, second_upload):
@@ -74,14 +87,16 @@ async def test_the_same_bytes_uploaded_again_are_not_decoded_again(tmp_path):
     assert await services.prepare(str(other)) is not first
 
 
-async def test_a_new_image_keeps_a_chosen_study_mode_and_suggests_otherwise(tmp_path):
+async def test_a_new_image_keeps_a_chosen_study_mode_and_suggests_otherwise(
+    tmp_path, make_services
+):
     """Uploading a chest radiograph suggests the chest template, unless a comparison,
     localisation or series template was chosen on purpose."""
     import gradio as gr
 
     from medgemma_ui.ui.handlers.preview import preview_new_file
 
-    services = make_services(tmp_path)
+    services = make_services()
     chest = str(EXAMPLES / "chest_xray_pa.dcm")
     suggested = await preview_new_file(chest, "auto", services)
     assert suggested["template"] == "cxr"
@@ -91,12 +106,12 @@ async def test_a_new_image_keeps_a_chosen_study_mode_and_suggests_otherwise(tmp_
     assert switched["template"] == "cxr"
 
 
-async def test_a_file_refused_as_too_large_is_not_prepared_again(tmp_path):
+async def test_a_file_refused_as_too_large_is_not_prepared_again(tmp_path, make_services):
     """A file that hit a limit or the time limit in the preview is refused again at once when
     Analyze (or another upload of the same bytes) asks for it: never run twice."""
     from tests.hardening.bombs import progressive_jpeg
 
-    services = make_services(tmp_path)
+    services = make_services()
     services.prepare_pool.close()
     services.prepare_pool = PreparePool(1, timeout_s=1.0)
     slow = tmp_path / "slow.jpg"
@@ -117,13 +132,13 @@ async def test_a_file_refused_as_too_large_is_not_prepared_again(tmp_path):
         services.prepare_pool.close()
 
 
-async def test_the_series_preview_follows_the_chosen_series(tmp_path):
+async def test_the_series_preview_follows_the_chosen_series(tmp_path, make_services):
     """Files of two series: without a choice the preview says which there are; with one it
     shows that series' middle slice and how many of its slices go."""
     from medgemma_ui.ui.handlers.preview import preview_series
     from tests.support.series import write_ct_series
 
-    services = make_services(tmp_path)
+    services = make_services()
     first = write_ct_series(tmp_path / "a", 7)
     second = write_ct_series(tmp_path / "b", 4)
     paths = [str(p) for p in (*first, *second)]
