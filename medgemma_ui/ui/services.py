@@ -26,7 +26,7 @@ from medgemma_ui.imaging.workers import PreparePool
 from medgemma_ui.settings import Settings
 from medgemma_ui.templates import use_templates_dir
 from medgemma_ui.ui.access import CALLER, Caller, LoginGuard, OrgGate, caller
-from medgemma_ui.ui.uploads import Uploads
+from medgemma_ui.ui.uploads import Uploads, keep
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +147,20 @@ class Services:
 
             raise gr.Error(self.org_gate.refusal(), print_exception=False)
         return name
+
+    def give(self, source: str | PathLike[str], login: str | None) -> str:
+        """Hand the file `source` to `login`'s page: moved into Gradio's cache under a random
+        folder and remembered as theirs, so that the file routes serve it and `prepare` reads it
+        for that login alone (`uploads.keep`). Returns the path to give Gradio."""
+        from gradio.utils import get_upload_folder
+
+        path = keep(source, get_upload_folder())
+        self.uploads.add(path, login)
+        return path
+
+    def readable(self, paths: list[str], login: str | None) -> bool:
+        """Whether `login` may read every one of `paths` (none is another login's upload)."""
+        return all(self.uploads.readable(path, login) for path in paths)
 
     def identify(self, request: Any, oauth_token: object | None = None) -> Caller:
         """The event's caller (`require_access` first): their login and their owner key."""

@@ -8,12 +8,18 @@ only the server's user can enter, and `Uploads` remembers which login sent it, s
 login can neither fetch it through the file routes nor prepare it by its path. Without logins
 there is nobody to tell apart; the random name is then what keeps one user's upload from
 another. Entries are forgotten after a day (Gradio purges the files after an hour).
+
+What the app itself hands to a page (a series opened from the PACS, the SR, FHIR and PDF
+downloads: patient data too) is kept the same way: `keep` moves it into Gradio's cache under a
+random folder, where Gradio serves it as it is, and `Services.give` remembers it as the
+caller's.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import threading
 import time
 from collections import OrderedDict
@@ -56,6 +62,18 @@ class Uploads:
         return not known or owner is None or owner == login
 
 
+def keep(source: str | PathLike[str], cache_dir: str | PathLike[str], name: str = "") -> str:
+    """Move the file `source` to `<cache_dir>/<32 random hex>/<name, else its own>` (folder
+    0700, file 0600) and return the new path; Gradio serves a file already in its cache as it
+    is, without copying it."""
+    folder = Path(cache_dir) / secrets.token_hex(16)
+    folder.mkdir(mode=FOLDER_MODE, parents=True)
+    target = folder / (name or Path(source).name)
+    shutil.move(os.fspath(source), target)  # a rename on the same file system
+    os.chmod(target, 0o600)
+    return str(target)
+
+
 def _key(path: str | PathLike[str]) -> str:
     try:
         return str(Path(os.fsdecode(path)).resolve())
@@ -92,10 +110,6 @@ async def receive(
         if not isinstance(part, GradioUploadFile):
             raise TypeError("File is not an instance of GradioUploadFile")
         part.file.close()
-        folder = Path(upload_dir) / secrets.token_hex(16)
-        folder.mkdir(mode=FOLDER_MODE)
-        target = folder / "upload"
-        os.replace(part.file.name, target)  # the temporary file is already in upload_dir
-        os.chmod(target, 0o600)
-        paths.append(str(target))
+        # The temporary file is already in upload_dir: a rename, and its own name is gone.
+        paths.append(keep(part.file.name, upload_dir, name="upload"))
     return paths

@@ -38,11 +38,10 @@ from medgemma_ui.ui.handlers.review import purge_exports
 from medgemma_ui.ui.services import Services, create_services
 from tests.support.app_runner import settings_for
 from tests.support.gradio_http import Page, file_data
+from tests.support.logins import PASSWORDS, SPEC, signed_in
 from tests.support.model_server import ModelServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-PASSWORDS = {"alice": "pw-alice-11", "bob": "pw-bob-222"}
-SPEC = ",".join(f"{user}:{hash_password(pw)}" for user, pw in PASSWORDS.items())
 
 
 def png_bytes(value: int = 90) -> bytes:
@@ -73,12 +72,6 @@ def app(tmp_path: Path, **server_changes: object) -> Iterator[tuple[str, Service
         finally:
             demo.close()
             services.prepare_pool.close()
-
-
-def signed_in(url: str, user: str) -> Page:
-    page = Page(url)
-    assert page.login(user, PASSWORDS[user]).status_code == 200
-    return page
 
 
 # --- logins --------------------------------------------------------------------------------

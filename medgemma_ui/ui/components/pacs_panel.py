@@ -81,8 +81,8 @@ def listen(refs: Refs, services: Services) -> None:
         oauth_token: gr.OAuthToken | None = None,
         progress=gr.Progress(),  # noqa: B008
     ):
-        services.identify(request, oauth_token)
-        async for update in handlers.open_series(choice, found, services, progress):
+        login = services.identify(request, oauth_token).login
+        async for update in handlers.open_series(choice, found, services, login, progress):
             yield by_component(refs, update)
 
     refs["pacs_open"].click(
@@ -103,8 +103,8 @@ def listen(refs: Refs, services: Services) -> None:
         request: gr.Request,
         oauth_token: gr.OAuthToken | None = None,
     ):
-        services.identify(request, oauth_token)
-        async for update in handlers.make_exports(result, upload, study, prior, services):
+        login = services.identify(request, oauth_token).login
+        async for update in handlers.make_exports(result, upload, study, prior, services, login):
             yield by_component(refs, update)
 
     refs["result_state"].change(on_result, inputs=sources, outputs=outputs, **private)
@@ -112,9 +112,24 @@ def listen(refs: Refs, services: Services) -> None:
     # A saved rating goes into the PDF.
     rating_names = ("overall", "added", "corrected", "comment", "reviewer")
 
-    async def on_rating(result: Any, upload: Any, study: Any, prior: Any, *values: Any):
+    async def on_rating(
+        result: Any,
+        upload: Any,
+        study: Any,
+        prior: Any,
+        overall: Any,
+        added: Any,
+        corrected: Any,
+        comment: Any,
+        reviewer: Any,
+        request: gr.Request,
+        oauth_token: gr.OAuthToken | None = None,
+    ):
+        login = services.identify(request, oauth_token).login
+        values = (overall, added, corrected, comment, reviewer)
         rating = dict(zip(rating_names, values, strict=True))
-        async for update in handlers.make_exports(result, upload, study, prior, services, rating):
+        updates = handlers.make_exports(result, upload, study, prior, services, login, rating)
+        async for update in updates:
             yield by_component(refs, {"export_pdf": update.get("export_pdf", gr.skip())})
 
     refs["confirmation"].change(
@@ -132,9 +147,8 @@ def listen(refs: Refs, services: Services) -> None:
         request: gr.Request,
         oauth_token: gr.OAuthToken | None = None,
     ) -> dict:
-        services.identify(request, oauth_token)
-        return by_component(
-            refs, {"export_status": handlers.send_sr(result, upload, study, prior, services)}
-        )
+        login = services.identify(request, oauth_token).login
+        sent = handlers.send_sr(result, upload, study, prior, services, login)
+        return by_component(refs, {"export_status": sent})
 
     refs["store_sr"].click(on_store, inputs=sources, outputs=[refs["export_status"]], **private)

@@ -4,7 +4,9 @@ upload), and the result's exports (DICOM SR, FHIR, PDF; "Send SR to PACS").
 The series found are kept server-side (a `gr.State`): the page shows their descriptions and
 sends back an index, so UIDs never travel to the browser as values. Exports are built from the
 files the result was computed from (their DICOM headers hold the identities the SR references),
-written under names that say nothing about the patient, handed to Gradio and removed here.
+written under names that say nothing about the patient. Opened files and exports alike are
+patient data: each is given to the caller's login (`Services.give`), so another login can
+neither download it nor prepare it, and exports are built only from files the caller may read.
 """
 
 from __future__ import annotations
@@ -69,11 +71,14 @@ async def find_study(query: str | None, services: Services) -> dict[str, Any]:
 
 
 async def open_series(
-    choice: int | None, found: list[SeriesEntry] | None, services: Services, progress: Any = None
+    choice: int | None,
+    found: list[SeriesEntry] | None,
+    services: Services,
+    login: str | None,
+    progress: Any = None,
 ) -> AsyncIterator[dict[str, Any]]:
-    """Retrieve the chosen series in parallel (with progress) and hand its files to the upload
-    (one image) or the series upload (several); the private download folder is removed once
-    Gradio has taken the files."""
+    """Retrieve the chosen series in parallel (with progress) and give its files to `login`'s
+    upload (one image) or series upload (several); the private download folder is removed."""
     if not found or choice is None or not 0 <= int(choice) < len(found):
         yield {"pacs_status": "Find a study and choose a series first."}
         return
@@ -94,7 +99,7 @@ async def open_series(
         yield {"pacs_status": f"**Not opened.** {exc}"}
         return
     try:
-        paths = [str(source) for source in retrieved.sources]
+        paths = [services.give(str(source), login) for source in retrieved.sources]
         what = f"{series.modality or 'DICOM'}, {len(paths)} image(s)"
         if len(paths) == 1:
             yield {
@@ -119,6 +124,24 @@ def result_sources(
     if result.template_input == "prior" and prior and upload:
         return [prior, upload]
     return [upload] if upload else []
+
+
+class ForeignFiles(ValueError):
+    """The result's files include another login's: nothing is read from them."""
+
+
+def _readable_sources(
+    result: AnalysisResult,
+    upload: str | None,
+    study: list[str] | None,
+    prior: str | None,
+    services: Services,
+    login: str | None,
+) -> list[str]:
+    files = result_sources(result, upload, study, prior)
+    if not services.readable(files, login):
+        raise ForeignFiles("These files were opened by another user; open your own copy.")
+    return files
 
 
 def _rating(values: dict[str, Any]) -> dict[str, Any] | None:
@@ -164,16 +187,18 @@ async def make_exports(
     study: list[str] | None,
     prior: str | None,
     services: Services,
+    login: str | None,
     rating: dict[str, Any] | None = None,
 ) -> AsyncIterator[dict[str, Any]]:
-    """The three downloads for the result on screen (none without a result)."""
+    """The three downloads for the result on screen (none without a result), `login`'s alone."""
     if result is None:
         yield no_exports()
         return
     folder = Path(tempfile.mkdtemp(prefix="medgemma-exports-"))
     try:
-        files = result_sources(result, upload, study, prior)
-        made, notes = await asyncio.to_thread(_build, result, files, _rating(rating or {}), folder)
+        files = _readable_sources(result, upload, study, prior, services, login)
+        built, notes = await asyncio.to_thread(_build, result, files, _rating(rating or {}), folder)
+        made = {kind: services.give(path, login) for kind, path in built.items()}
         yield {
             "export_sr": gr.update(value=made.get("sr"), visible="sr" in made),
             "export_fhir": gr.update(value=made["fhir"], visible=True),
@@ -181,6 +206,8 @@ async def make_exports(
             "store_sr": gr.update(visible="sr" in made and services.settings.pacs.can_store),
             "export_status": " ".join(notes),
         }
+    except ForeignFiles as exc:
+        yield {**no_exports(), "export_status": f"**No exports.** {exc}"}
     except Exception as exc:  # an export must never take the result down with it
         log.warning("exports failed: %s", type(exc).__name__)
         yield {**no_exports(), "export_status": "The exports could not be made for this result."}
@@ -195,6 +222,7 @@ def send_sr(
     study: list[str] | None,
     prior: str | None,
     services: Services,
+    login: str | None,
 ) -> str:
     """STOW-RS of the result's SR into its source study; one sentence either way."""
     if result is None:
@@ -202,7 +230,8 @@ def send_sr(
     if not services.settings.pacs.can_store:
         return "Sending to the PACS is not switched on for this server."
     try:
-        sources = exports.SourceIndex.from_sources(result_sources(result, upload, study, prior))
+        files = _readable_sources(result, upload, study, prior, services, login)
+        sources = exports.SourceIndex.from_sources(files)
         sr = exports.build_sr_dataset(result, sources)
         with _client(services) as client:
             client.store([sr], str(sr.StudyInstanceUID))
