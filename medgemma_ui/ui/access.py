@@ -277,6 +277,12 @@ class Caller:
 CALLER: ContextVar[Caller | None] = ContextVar("medgemma_caller", default=None)
 
 
+def current_login() -> str | None:
+    """The login of the event being handled (`Services.acting_for`); None without one."""
+    who = CALLER.get()
+    return who.login if who else None
+
+
 def login_name(request: Any, oauth_login: str | None = None) -> str | None:
     """The password login (`gr.Request.username`), or the Hugging Face user name that passed
     the organisation gate; None when neither is on."""

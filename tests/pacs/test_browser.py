@@ -3,12 +3,14 @@ analyse it, download the DICOM SR and send it back to Orthanc."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 
 import highdicom as hd
 import pytest
 from playwright.sync_api import Page, expect
+from pypdf import PdfReader
 
 from tests.browser.conftest import browser_type_launch_args  # noqa: F401 (Debian's chromium)
 from tests.pacs.conftest import PacsData
@@ -17,6 +19,12 @@ from tests.support.model_server import CXR_ANSWER, ModelServer, Script
 
 TIMEOUT_MS = 30_000
 pytestmark = pytest.mark.browser
+
+
+def _pdf_text(path: Path) -> str:
+    if not path.exists():
+        return ""
+    return " ".join(page.extract_text() for page in PdfReader(path).pages)
 
 
 def test_open_from_pacs_analyze_download_and_send_the_sr(
@@ -47,6 +55,21 @@ def test_open_from_pacs_analyze_download_and_send_the_sr(
             saved = tmp_path / "downloaded-sr.dcm"
             download.value.save_as(saved)
             expect(page.locator("#export-pdf")).to_be_visible()
+
+            # A saved rating goes into the PDF (the rating's own export event).
+            page.locator("#overall").get_by_label("Agree", exact=True).check()
+            page.locator("#comment textarea").fill("Lungs clear on my read.")
+            page.get_by_role("button", name="Save rating").click()
+            expect(page.locator("#feedback-confirmation")).to_contain_text(
+                "Rating saved", timeout=TIMEOUT_MS
+            )
+            rated_pdf = tmp_path / "rated.pdf"
+            deadline = time.monotonic() + TIMEOUT_MS / 1000
+            while "Lungs clear on my read." not in _pdf_text(rated_pdf):
+                assert time.monotonic() < deadline, "the PDF never carried the rating"
+                with page.expect_download(timeout=TIMEOUT_MS) as pdf_download:
+                    page.locator("#export-pdf").click()
+                pdf_download.value.save_as(rated_pdf)
 
             page.locator("#store-sr").click()
             expect(page.locator("#export-status")).to_contain_text(

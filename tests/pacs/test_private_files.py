@@ -14,7 +14,7 @@ from gradio.utils import get_upload_folder
 
 from medgemma_ui.analysis import AnalysisRequest, analyze_to_result
 from medgemma_ui.pacs.settings import PacsSettings
-from medgemma_ui.ui.handlers.pacs import make_exports, send_sr
+from medgemma_ui.ui.handlers.pacs import ShownResult, make_exports, send_sr
 from medgemma_ui.ui.services import create_services
 from tests.pacs.conftest import CHEST, PacsData
 from tests.support.app_runner import running_app, settings_for
@@ -65,17 +65,18 @@ async def test_exports_are_built_for_and_given_to_their_opener_alone(tmp_path: P
             backend = services.registry.get("openai")
             result = await analyze_to_result(AnalysisRequest((path,), template_id="cxr"), backend)
 
-            (mine,) = [u async for u in make_exports(result, path, None, None, services, "bob")]
+            shown = ShownResult(result, upload=path)
+            mine = await make_exports(shown, services, "bob")
             for kind in ("export_sr", "export_fhir", "export_pdf"):
                 download = mine[kind]["value"]
                 _private_in_the_cache(download)
                 assert services.uploads.owner(download) == (True, "bob")
             assert Path(mine["export_sr"]["value"]).name == "medgemma-sr.dcm"
 
-            (theirs,) = [u async for u in make_exports(result, path, None, None, services, "alice")]
+            theirs = await make_exports(shown, services, "alice")
             assert theirs["export_sr"]["value"] is None and theirs["export_pdf"]["value"] is None
             assert "opened by another user" in theirs["export_status"]
-            sent = send_sr(result, path, None, None, services, "alice")
+            sent = send_sr(shown, services, "alice")
             assert sent.startswith("**Not sent.**") and "opened by another user" in sent
         finally:
             services.prepare_pool.close()

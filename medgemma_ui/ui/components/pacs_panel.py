@@ -3,10 +3,12 @@ FHIR and PDF downloads, and "Send SR to PACS" (when MEDGEMMA_DICOMWEB_STORE is o
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import gradio as gr
 
+from medgemma_ui.ui.access import current_login
 from medgemma_ui.ui.events import for_caller
 from medgemma_ui.ui.handlers import pacs as handlers
 from medgemma_ui.ui.refs import Refs, by_component
@@ -95,23 +97,18 @@ def listen(refs: Refs, services: Services) -> None:
     sources = [refs["result_state"], refs["upload"], refs["study_files"], refs["prior"]]
     outputs = [refs[n] for n in EXPORT_OUTPUTS]
 
-    async def on_result(
-        result: Any,
-        upload: Any,
-        study: Any,
-        prior: Any,
-        request: gr.Request,
-        oauth_token: gr.OAuthToken | None = None,
-    ):
-        login = services.identify(request, oauth_token).login
-        async for update in handlers.make_exports(result, upload, study, prior, services, login):
-            yield by_component(refs, update)
+    # Exports are built only from files the caller may read, and given to the caller alone.
+    @for_caller(services)
+    async def on_result(result: Any, upload: Any, study: Any, prior: Any) -> dict:
+        shown = handlers.ShownResult(result, upload, study, prior)
+        return by_component(refs, await handlers.make_exports(shown, services, current_login()))
 
     refs["result_state"].change(on_result, inputs=sources, outputs=outputs, **private)
 
     # A saved rating goes into the PDF.
     rating_names = ("overall", "added", "corrected", "comment", "reviewer")
 
+    @for_caller(services)
     async def on_rating(
         result: Any,
         upload: Any,
@@ -122,15 +119,12 @@ def listen(refs: Refs, services: Services) -> None:
         corrected: Any,
         comment: Any,
         reviewer: Any,
-        request: gr.Request,
-        oauth_token: gr.OAuthToken | None = None,
-    ):
-        login = services.identify(request, oauth_token).login
+    ) -> dict:
         values = (overall, added, corrected, comment, reviewer)
         rating = dict(zip(rating_names, values, strict=True))
-        updates = handlers.make_exports(result, upload, study, prior, services, login, rating)
-        async for update in updates:
-            yield by_component(refs, {"export_pdf": update.get("export_pdf", gr.skip())})
+        shown = handlers.ShownResult(result, upload, study, prior)
+        exported = await handlers.make_exports(shown, services, current_login(), rating)
+        return by_component(refs, {"export_pdf": exported.get("export_pdf", gr.skip())})
 
     refs["confirmation"].change(
         on_rating,
@@ -139,16 +133,10 @@ def listen(refs: Refs, services: Services) -> None:
         **private,
     )
 
-    def on_store(
-        result: Any,
-        upload: Any,
-        study: Any,
-        prior: Any,
-        request: gr.Request,
-        oauth_token: gr.OAuthToken | None = None,
-    ) -> dict:
-        login = services.identify(request, oauth_token).login
-        sent = handlers.send_sr(result, upload, study, prior, services, login)
+    @for_caller(services)
+    async def on_store(result: Any, upload: Any, study: Any, prior: Any) -> dict:
+        shown = handlers.ShownResult(result, upload, study, prior)
+        sent = await asyncio.to_thread(handlers.send_sr, shown, services, current_login())
         return by_component(refs, {"export_status": sent})
 
     refs["store_sr"].click(on_store, inputs=sources, outputs=[refs["export_status"]], **private)

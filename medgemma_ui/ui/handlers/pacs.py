@@ -17,6 +17,7 @@ import logging
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -115,30 +116,31 @@ async def open_series(
         retrieved.cleanup()
 
 
-def result_sources(
-    result: AnalysisResult, upload: str | None, study: list[str] | None, prior: str | None
-) -> list[str]:
-    """The files the result was computed from, in the order the request had them."""
-    if result.template_input == "series" and study:
-        return [p for p in study if p]
-    if result.template_input == "prior" and prior and upload:
-        return [prior, upload]
-    return [upload] if upload else []
+@dataclass(frozen=True)
+class ShownResult:
+    """The result on screen and the page's file inputs it may have been computed from."""
+
+    result: AnalysisResult | None
+    upload: str | None = None
+    study: list[str] | None = None
+    prior: str | None = None
+
+    def sources(self) -> list[str]:
+        """The files the result was computed from, in the order the request had them."""
+        kind = self.result.template_input if self.result else ""
+        if kind == "series" and self.study:
+            return [p for p in self.study if p]
+        if kind == "prior" and self.prior and self.upload:
+            return [self.prior, self.upload]
+        return [self.upload] if self.upload else []
 
 
 class ForeignFiles(ValueError):
     """The result's files include another login's: nothing is read from them."""
 
 
-def _readable_sources(
-    result: AnalysisResult,
-    upload: str | None,
-    study: list[str] | None,
-    prior: str | None,
-    services: Services,
-    login: str | None,
-) -> list[str]:
-    files = result_sources(result, upload, study, prior)
+def _readable_sources(shown: ShownResult, services: Services, login: str | None) -> list[str]:
+    files = shown.sources()
     if not services.readable(files, login):
         raise ForeignFiles("These files were opened by another user; open your own copy.")
     return files
@@ -182,24 +184,21 @@ def no_exports() -> dict[str, Any]:
 
 
 async def make_exports(
-    result: AnalysisResult | None,
-    upload: str | None,
-    study: list[str] | None,
-    prior: str | None,
+    shown: ShownResult,
     services: Services,
     login: str | None,
     rating: dict[str, Any] | None = None,
-) -> AsyncIterator[dict[str, Any]]:
+) -> dict[str, Any]:
     """The three downloads for the result on screen (none without a result), `login`'s alone."""
+    result = shown.result
     if result is None:
-        yield no_exports()
-        return
+        return no_exports()
     folder = Path(tempfile.mkdtemp(prefix="medgemma-exports-"))
     try:
-        files = _readable_sources(result, upload, study, prior, services, login)
+        files = _readable_sources(shown, services, login)
         built, notes = await asyncio.to_thread(_build, result, files, _rating(rating or {}), folder)
         made = {kind: services.give(path, login) for kind, path in built.items()}
-        yield {
+        return {
             "export_sr": gr.update(value=made.get("sr"), visible="sr" in made),
             "export_fhir": gr.update(value=made["fhir"], visible=True),
             "export_pdf": gr.update(value=made["pdf"], visible=True),
@@ -207,30 +206,24 @@ async def make_exports(
             "export_status": " ".join(notes),
         }
     except ForeignFiles as exc:
-        yield {**no_exports(), "export_status": f"**No exports.** {exc}"}
+        return {**no_exports(), "export_status": f"**No exports.** {exc}"}
     except Exception as exc:  # an export must never take the result down with it
         log.warning("exports failed: %s", type(exc).__name__)
-        yield {**no_exports(), "export_status": "The exports could not be made for this result."}
+        return {**no_exports(), "export_status": "The exports could not be made for this result."}
     finally:
         with contextlib.suppress(OSError):
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def send_sr(
-    result: AnalysisResult | None,
-    upload: str | None,
-    study: list[str] | None,
-    prior: str | None,
-    services: Services,
-    login: str | None,
-) -> str:
+def send_sr(shown: ShownResult, services: Services, login: str | None) -> str:
     """STOW-RS of the result's SR into its source study; one sentence either way."""
+    result = shown.result
     if result is None:
         return "Analyze first: there is no result to send."
     if not services.settings.pacs.can_store:
         return "Sending to the PACS is not switched on for this server."
     try:
-        files = _readable_sources(result, upload, study, prior, services, login)
+        files = _readable_sources(shown, services, login)
         sources = exports.SourceIndex.from_sources(files)
         sr = exports.build_sr_dataset(result, sources)
         with _client(services) as client:
