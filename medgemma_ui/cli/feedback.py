@@ -21,10 +21,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     actions = parser.add_subparsers(dest="action", required=True)
 
     export = _action(
-        actions, "export", run, help="write every rating as CSV or JSON Lines", session=True
+        actions,
+        "export",
+        run,
+        help="write every rating (or, with --votes, every comparison vote) as CSV or JSON Lines",
+        session=True,
     )
     export.add_argument("--format", choices=("csv", "jsonl"), default="csv", dest="fmt")
     export.add_argument("--out", type=Path, help="output file (default: standard output)")
+    export.add_argument(
+        "--votes",
+        action="store_true",
+        help="the blinded comparisons' votes (both arms and their answers), not the ratings",
+    )
     _action(
         actions,
         "stats",
@@ -123,11 +132,15 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(stats, indent=2, ensure_ascii=False))
             return 0
         if args.out is None:
-            n = store.export(args.fmt, sys.stdout, session_label=args.session)
+            write = store.export_votes if args.votes else store.export
+            n = write(args.fmt, sys.stdout, session_label=args.session)
         else:
             # never a half-written export under the real name; mode 0600
-            n = export_to_file(store, args.fmt, args.out, session_label=args.session)
-    print(f"Exported {n} ratings" + (f" to {args.out}" if args.out else ""), file=sys.stderr)
+            n = export_to_file(
+                store, args.fmt, args.out, session_label=args.session, votes=args.votes
+            )
+    what = "comparison votes" if args.votes else "ratings"
+    print(f"Exported {n} {what}" + (f" to {args.out}" if args.out else ""), file=sys.stderr)
     return 0
 
 

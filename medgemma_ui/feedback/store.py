@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Any, Literal, TextIO, TypeVar
 
 from medgemma_ui.feedback.comparison import (
     VOTE_COLUMNS,
@@ -100,6 +100,13 @@ _SELECT = f"SELECT {', '.join('f.' + c for c in _COLUMNS)}, i.sha256 IS NOT NULL
 _FROM = "FROM feedback f LEFT JOIN images i ON i.sha256 = f.image_sha256"
 _SELECT_WITH_IMAGE = f"SELECT {', '.join('f.' + c for c in _COLUMNS)}, i.jpeg"
 IMPORT_BATCH = 500
+_VOTE_UPSERT = (
+    f"INSERT INTO comparison_votes ({', '.join(VOTE_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(VOTE_COLUMNS))}) ON CONFLICT(id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in VOTE_COLUMNS if c not in ("id", "created_at"))
+)
+_VOTE_IMPORT = f"{_VOTE_UPSERT} WHERE excluded.updated_at > comparison_votes.updated_at"
+Item = TypeVar("Item", FeedbackRecord, ComparisonVote)
 
 
 def is_postgres_url(target: object) -> bool:
@@ -217,8 +224,33 @@ class FeedbackStore:
         Runs in batches of `IMPORT_BATCH` records, one transaction each; several imports may run
         at once (the counts are then each import's own view).
         """
+
+        def write(tx: Writer, record: FeedbackRecord) -> None:
+            tx.execute(_IMPORT, _to_row(record, record.updated_at))
+            if self.keep_images and record.image_jpeg is not None:
+                tx.execute(_KEEP_IMAGE, (record.image_sha256, record.image_jpeg))
+
+        return self._import(records, FeedbackRecord, "feedback", write)
+
+    def import_votes(self, votes: Iterable[ComparisonVote]) -> dict[str, int]:
+        """Load comparison votes as `import_records` loads records: idempotently by id, the
+        newest `updated_at` winning. A vote needs no session in this store: the dashboard groups
+        votes by their session label."""
+
+        def write(tx: Writer, vote: ComparisonVote) -> None:
+            tx.execute(_VOTE_IMPORT, vote.to_row(vote.updated_at))
+
+        return self._import(votes, ComparisonVote, "comparison_votes", write)
+
+    def _import(
+        self,
+        items: Iterable[Item],
+        kind: type[Item],
+        table: str,
+        write: Callable[[Writer, Item], None],
+    ) -> dict[str, int]:
         counts = {"added": 0, "updated": 0, "unchanged": 0}
-        batch: dict[str, FeedbackRecord] = {}
+        batch: dict[str, Item] = {}
 
         def flush() -> None:
             if not batch:
@@ -227,31 +259,29 @@ class FeedbackStore:
             marks = ", ".join("?" * len(ids))
             with self._transaction() as tx:
                 stored = dict(
-                    tx.execute(f"SELECT id, updated_at FROM feedback WHERE id IN ({marks})", ids)
+                    tx.execute(f"SELECT id, updated_at FROM {table} WHERE id IN ({marks})", ids)
                 )
-                for record in batch.values():
-                    tx.execute(_IMPORT, _to_row(record, record.updated_at))
-                    if self.keep_images and record.image_jpeg is not None:
-                        tx.execute(_KEEP_IMAGE, (record.image_sha256, record.image_jpeg))
-                    before = stored.get(record.id)
+                for item in batch.values():
+                    write(tx, item)
+                    before = stored.get(item.id)
                     if before is None:
                         counts["added"] += 1
-                    elif record.updated_at > before:
+                    elif item.updated_at > before:
                         counts["updated"] += 1
                     else:
                         counts["unchanged"] += 1
             batch.clear()
 
-        for record in records:
-            if not isinstance(record, FeedbackRecord):
-                raise TypeError(f"import_records takes records, got {type(record).__name__}.")
-            previous = batch.get(record.id)
+        for item in items:
+            if not isinstance(item, kind):
+                raise TypeError(f"expected {kind.__name__} objects, got {type(item).__name__}.")
+            previous = batch.get(item.id)
             if previous is not None:
                 # The same id twice (a Hub shard appends every change): keep the latest.
                 counts["unchanged"] += 1
-                if record.updated_at <= previous.updated_at:
+                if item.updated_at <= previous.updated_at:
                     continue
-            batch[record.id] = record
+            batch[item.id] = item
             if len(batch) >= IMPORT_BATCH:
                 flush()
         flush()
@@ -426,15 +456,22 @@ class FeedbackStore:
         """Insert the vote (or replace the one with the same id, keeping `created_at`)."""
         if not isinstance(vote, ComparisonVote):
             raise TypeError(f"save_vote() takes a ComparisonVote, got {type(vote).__name__}.")
-        updatable = [c for c in VOTE_COLUMNS if c not in ("id", "created_at")]
-        sql = (
-            f"INSERT INTO comparison_votes ({', '.join(VOTE_COLUMNS)}) "
-            f"VALUES ({', '.join('?' * len(VOTE_COLUMNS))}) ON CONFLICT(id) DO UPDATE SET "
-            f"{', '.join(f'{c} = excluded.{c}' for c in updatable)}"
-        )
         with self._transaction() as tx:
-            tx.execute(sql, vote.to_row(utc_now()))
+            tx.execute(_VOTE_UPSERT, vote.to_row(utc_now()))
         return vote.id
+
+    def export_votes(
+        self,
+        fmt: Literal["csv", "jsonl"],
+        out: TextIO,
+        *,
+        session_label: str | None = None,
+    ) -> int:
+        """Write every comparison vote to `out` as CSV or JSON Lines (as `export` does the
+        ratings); returns the number written."""
+        from medgemma_ui.feedback.export import write_vote_export
+
+        return write_vote_export(self.iter_votes(session_label=session_label), fmt, out)
 
     def iter_votes(self, *, session_label: str | None = None) -> Iterator[ComparisonVote]:
         """Every comparison vote, oldest first."""

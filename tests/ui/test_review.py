@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -194,6 +195,30 @@ async def test_export_offers_files_but_says_no_path(tmp_path):
     assert len(Path(paths[1]).read_text(encoding="utf-8").splitlines()) == 2
     assert note == "Exported 2 ratings as CSV and JSON Lines: download them below."
     assert "/" not in note
+
+
+async def test_export_offers_the_comparison_votes_too(tmp_path):
+    from tests.feedback.test_comparison_store import ARMS, jpeg, vote
+
+    services = _services(tmp_path, *records("agree"))
+    store = services.feedback_store
+    session = store.create_comparison("Pilot", ARMS, [(jpeg(n), {}) for n in range(2)])
+    store.save_vote(vote(session, 0, "Dr A", "a"))
+    store.save_vote(vote(session, 1, "Dr A", "b"))
+    paths, note = await review.export_feedback("", services)
+    assert [Path(p).name.split("-")[1] for p in paths][2:] == ["votes", "votes"]
+    assert [Path(p).suffix for p in paths] == [".csv", ".jsonl", ".csv", ".jsonl"]
+    votes = [json.loads(line) for line in Path(paths[3]).read_text().splitlines()]
+    assert [v["vote"] for v in votes] == ["a", "b"]
+    assert note == (
+        "Exported 1 rating and 2 comparison votes as CSV and JSON Lines: download them below."
+    )
+    # A session of votes alone is exported too.
+    only, note = await review.export_feedback("Pilot", services)
+    assert len(only) == 2 and note.startswith("Exported 2 comparison votes in session **Pilot**")
+    # Both are purged with the other exports.
+    review.purge_exports(services.exports_dir, max_age_s=-1)
+    assert not any(Path(p).exists() for p in [*paths, *only])
 
 
 async def test_export_with_nothing_to_export_offers_no_files(tmp_path):

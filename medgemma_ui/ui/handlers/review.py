@@ -231,27 +231,47 @@ def purge_exports(folder: Path, max_age_s: float = EXPORT_MAX_AGE_S) -> None:
             continue
 
 
-def _export_file(services: Services, fmt: str, session: str | None) -> tuple[str, int]:
+def _export_file(
+    services: Services, fmt: str, session: str | None, *, votes: bool = False
+) -> tuple[str, int]:
     """The export under the app's data folder (`exports/` beside the database: the folder 0700,
     the file 0600 under a name nobody can guess), handed to Gradio's purge of the uploads."""
     purge_exports(services.exports_dir)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = services.exports_dir / f"feedback-{stamp}-{secrets.token_hex(8)}.{fmt}"
-    count = export_to_file(services.feedback_store, fmt, path, session_label=session)  # type: ignore[arg-type]
+    kind = "feedback-votes" if votes else "feedback"  # both purged by purge_exports
+    path = services.exports_dir / f"{kind}-{stamp}-{secrets.token_hex(8)}.{fmt}"
+    count = export_to_file(
+        services.feedback_store,
+        fmt,  # type: ignore[arg-type]
+        path,
+        session_label=session,
+        votes=votes,
+    )
     services.exports.add(str(path))
     return str(path), count
 
 
 async def export_feedback(session: str, services: Services) -> tuple[list[str], str]:
-    """Two files offered as downloads (none when there is nothing to export), and one sentence
-    about them; never their server path. Call `access.require_admin` first."""
+    """The ratings, and the blinded comparisons' votes if any, as CSV and JSON Lines files
+    offered as downloads (none when there is nothing to export), and one sentence about them;
+    never their server path. Call `access.require_admin` first."""
     label = (session or "").strip() or None
     scope = f" in session **{_md(label)}**" if label else ""
     store = services.feedback_store
-    if not await asyncio.to_thread(store.count, session_label=label):
+    ratings = await asyncio.to_thread(store.count, session_label=label)
+    votes = await asyncio.to_thread(lambda: sum(1 for _ in store.iter_votes(session_label=label)))
+    if not ratings and not votes:
         return [], f"No ratings to export yet{scope}."
-    csv_path, count = await asyncio.to_thread(_export_file, services, "csv", label)
-    jsonl_path, _ = await asyncio.to_thread(_export_file, services, "jsonl", label)
-    return [csv_path, jsonl_path], (
-        f"Exported {plural(count, 'rating')}{scope} as CSV and JSON Lines: download them below."
+    paths: list[str] = []
+    exported: list[str] = []
+    for what, count in (("rating", ratings), ("comparison vote", votes)):
+        if count:
+            for fmt in ("csv", "jsonl"):
+                path, written = await asyncio.to_thread(
+                    _export_file, services, fmt, label, votes=what != "rating"
+                )
+                paths.append(path)
+            exported.append(plural(written, what))
+    return paths, (
+        f"Exported {' and '.join(exported)}{scope} as CSV and JSON Lines: download them below."
     )
