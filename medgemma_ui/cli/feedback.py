@@ -132,8 +132,7 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(stats, indent=2, ensure_ascii=False))
             return 0
         if args.out is None:
-            write = store.export_votes if args.votes else store.export
-            n = write(args.fmt, sys.stdout, session_label=args.session)
+            n = store.export(args.fmt, sys.stdout, session_label=args.session, votes=args.votes)
         else:
             # never a half-written export under the real name; mode 0600
             n = export_to_file(

@@ -120,8 +120,7 @@ def export_to_file(
     partial = path.with_name(path.name + ".partial")
     try:
         with open_private(partial, newline="") as out:
-            write = store.export_votes if votes else store.export
-            count = write(fmt, out, session_label=session_label)
+            count = store.export(fmt, out, session_label=session_label, votes=votes)
         os.replace(partial, path)
     except BaseException:
         partial.unlink(missing_ok=True)

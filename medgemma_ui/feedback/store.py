@@ -355,14 +355,18 @@ class FeedbackStore:
         out: TextIO,
         *,
         session_label: str | None = None,
+        votes: bool = False,
     ) -> int:
-        """Write every record to `out` as CSV or JSON Lines; returns the number written.
+        """Write every record (`votes`: every comparison vote) to `out` as CSV or JSON Lines;
+        returns the number written.
 
         Image bytes are never exported; `image_kept` says whether the store holds the JPEG.
         Open files for CSV with `newline=""`.
         """
-        from medgemma_ui.feedback.export import write_export
+        from medgemma_ui.feedback.export import write_export, write_vote_export
 
+        if votes:
+            return write_vote_export(self.iter_votes(session_label=session_label), fmt, out)
         return write_export(self._iter(session_label), fmt, out)
 
     # -- blinded comparisons -------------------------------------------------------------------
@@ -459,19 +463,6 @@ class FeedbackStore:
         with self._transaction() as tx:
             tx.execute(_VOTE_UPSERT, vote.to_row(utc_now()))
         return vote.id
-
-    def export_votes(
-        self,
-        fmt: Literal["csv", "jsonl"],
-        out: TextIO,
-        *,
-        session_label: str | None = None,
-    ) -> int:
-        """Write every comparison vote to `out` as CSV or JSON Lines (as `export` does the
-        ratings); returns the number written."""
-        from medgemma_ui.feedback.export import write_vote_export
-
-        return write_vote_export(self.iter_votes(session_label=session_label), fmt, out)
 
     def iter_votes(self, *, session_label: str | None = None) -> Iterator[ComparisonVote]:
         """Every comparison vote, oldest first."""

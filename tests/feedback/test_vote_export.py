@@ -31,7 +31,7 @@ def store_with_votes(target: Path | str) -> FeedbackStore:
 
 def votes_jsonl(store: FeedbackStore) -> str:
     out = io.StringIO()
-    assert store.export_votes("jsonl", out) == 3
+    assert store.export("jsonl", out, votes=True) == 3
     return out.getvalue()
 
 
@@ -90,13 +90,13 @@ def test_ratings_and_votes_in_one_file_and_a_bad_vote_line(new_target: Target, t
 def test_the_csv_export_of_votes(new_target: Target):
     store = store_with_votes(new_target())
     out = io.StringIO()
-    assert store.export_votes("csv", out, session_label="Chest pilot") == 3
+    assert store.export("csv", out, session_label="Chest pilot", votes=True) == 3
     rows = list(csv.DictReader(io.StringIO(out.getvalue())))
     assert list(rows[0]) == list(VOTE_EXPORT_FIELDS) and len(rows) == 3
     assert json.loads(rows[0]["arm_b"])["label"] == "Large model"
     assert {r["reviewer"] for r in rows} == {"Dr A", "Dr B"}
     none = io.StringIO()
-    assert store.export_votes("csv", none, session_label="another session") == 0
+    assert store.export("csv", none, session_label="another session", votes=True) == 0
 
 
 def test_the_cli_exports_votes_to_a_private_file_and_imports_them(tmp_path: Path, capsys):
