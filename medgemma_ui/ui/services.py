@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
+import tempfile
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -25,9 +27,11 @@ from medgemma_ui.imaging import ImageError, PreparedImage, RenderOptions
 from medgemma_ui.imaging.workers import PreparePool
 from medgemma_ui.settings import Settings
 from medgemma_ui.templates import use_templates_dir
-from medgemma_ui.ui.access import CALLER, Caller, LoginGuard, OrgGate, caller
+from medgemma_ui.ui.access import CALLER, Caller, LoginGuard, OrgGate, caller, current_login
 from medgemma_ui.ui.uploads import Uploads, keep
 
+# zlib level of the shown PNGs: a third of the default's (6) time for about 15 % more bytes.
+SHOWN_PNG_LEVEL = 2
 log = logging.getLogger(__name__)
 
 
@@ -53,6 +57,8 @@ class Services:
     # Files refused as too large or damaged, by the same key: a bomb that hit a limit or the time
     # limit in the preview is refused again at once by Analyze (or a second upload), not re-run.
     _refused: OrderedDict[tuple, tuple[str, str]] = field(default_factory=OrderedDict)
+    # (JPEG SHA-256, login) -> the PNG shown for it (`shown`).
+    _shown: OrderedDict[tuple[str, str | None], str] = field(default_factory=OrderedDict)
     # Enough for a series' 85 slices besides a few previews (JPEG bytes, ~150 KB each).
     prepared_cache_size: int = 256
 
@@ -148,15 +154,41 @@ class Services:
             raise gr.Error(self.org_gate.refusal(), print_exception=False)
         return name
 
-    def give(self, source: str | PathLike[str], login: str | None) -> str:
+    def give(self, source: str | PathLike[str], login: str | None, name: str = "") -> str:
         """Hand the file `source` to `login`'s page: moved into Gradio's cache under a random
-        folder and remembered as theirs, so that the file routes serve it and `prepare` reads it
-        for that login alone (`uploads.keep`). Returns the path to give Gradio."""
+        folder (and `name`, else its own) and remembered as theirs, so that the file routes
+        serve it and `prepare` reads it for that login alone (`uploads.keep`). Returns the path
+        to give Gradio."""
         from gradio.utils import get_upload_folder
 
-        path = keep(source, get_upload_folder())
+        path = keep(source, get_upload_folder(), name)
         self.uploads.add(path, login)
         return path
+
+    async def shown(self, image: PreparedImage) -> str:
+        """The PNG of `image` for the caller's page: the exact pixels sent (never re-encoded
+        lossily), written once per image and login, then the same file for every update that
+        shows it (a PIL image would be PNG-encoded by Gradio again for each: 50-150 ms)."""
+        login = current_login()
+        key = (image.sha256, login)
+        path = self._shown.get(key)
+        if path is None or not os.path.exists(path):  # Gradio purges its cache hourly
+            path = await asyncio.to_thread(self._write_shown, image, login)
+            self._shown[key] = path
+        self._shown.move_to_end(key)
+        while len(self._shown) > self.prepared_cache_size:
+            self._shown.popitem(last=False)
+        return path
+
+    def _write_shown(self, image: PreparedImage, login: str | None) -> str:
+        from gradio.utils import get_upload_folder
+
+        folder = Path(get_upload_folder())
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(suffix=".png", dir=folder)  # 0600
+        with os.fdopen(handle, "wb") as out:
+            image.image.save(out, "PNG", compress_level=SHOWN_PNG_LEVEL)
+        return self.give(temporary, login, "preview.png")
 
     def readable(self, paths: list[str], login: str | None) -> bool:
         """Whether `login` may read every one of `paths` (none is another login's upload)."""

@@ -147,3 +147,75 @@ async def test_the_series_preview_follows_the_chosen_series(tmp_path, make_servi
     chosen = await preview_series(paths, "ct-volume", services, 2)
     assert chosen["facts_summary"].startswith("Series: CT · 4 slices, 4 will be sent")
     assert chosen["preview"] is not None
+
+
+async def test_an_image_is_shown_from_one_png_of_the_exact_pixels_sent(tmp_path, make_services):
+    import numpy as np
+    from PIL import Image
+
+    from medgemma_ui.ui.access import CALLER, Caller
+
+    services = make_services()
+    image = await services.prepare(str(EXAMPLES / "chest_xray_pa.dcm"))
+    token = CALLER.set(Caller(login="bob", owner="login:bob"))
+    try:
+        path = await services.shown(image)
+        assert await services.shown(image) == path  # written once, then the same file
+    finally:
+        CALLER.reset(token)
+    with Image.open(path) as png:
+        assert png.format == "PNG" and np.array_equal(np.asarray(png), np.asarray(image.image))
+    assert Path(path).stat().st_mode & 0o777 == 0o600
+    assert Path(path).parent.stat().st_mode & 0o777 == 0o700
+    assert services.uploads.owner(path) == (True, "bob")  # the file routes serve it to bob only
+    assert await services.shown(image) != path  # nobody signed in: another file
+    Path(path).unlink()  # Gradio's hourly purge
+    token = CALLER.set(Caller(login="bob", owner="login:bob"))
+    try:
+        again = await services.shown(image)
+    finally:
+        CALLER.reset(token)
+    assert again != path and Path(again).is_file()
+
+
+async def test_preview_then_analyze_writes_the_shown_png_once(tmp_path, monkeypatch):
+    from medgemma_ui.ui.handlers.analyze import analyze
+    from medgemma_ui.ui.handlers.preview import preview_new_file
+    from medgemma_ui.ui.services import Services
+    from tests.support.app_runner import settings_for
+    from tests.support.model_server import CXR_ANSWER, ModelServer, Script
+
+    writes: list[str] = []
+    real_write = Services._write_shown
+
+    def counted(self, image, login):
+        writes.append(image.sha256)
+        return real_write(self, image, login)
+
+    monkeypatch.setattr(Services, "_write_shown", counted)
+    with ModelServer(Script(answers=[CXR_ANSWER])) as model:
+        services = create_services(settings_for(model, tmp_path))
+        chest = str(EXAMPLES / "chest_xray_pa.dcm")
+        try:
+            previewed = await preview_new_file(chest, "cxr", services)
+            updates = [u async for u in analyze(_inputs(chest), services)]
+        finally:
+            services.prepare_pool.close()
+    shown = [u["preview"] for u in updates if "preview" in u]
+    assert len(shown) == 2 and set(shown) == {previewed["preview"]}
+    assert len(writes) == 1
+
+
+def _inputs(path: str) -> dict:
+    return dict(
+        file_path=path,
+        window="default",
+        frame=0,
+        backend="openai",
+        template="cxr",
+        prompt="",
+        max_tokens=512,
+        temperature=0.0,
+        structured=False,
+        retries=0,
+    )

@@ -126,6 +126,8 @@ async def _analyze(
     result: AnalysisResult | None = None
     image = None
     sent: Prepared | None = None
+    shown: str | None = None  # the PNG of the image on screen
+    pair: list[str] = []  # a prior and current pair's PNGs
     events = run_analyze(
         request, backend, preparer=services.prepare, backend_slot=services.gate(backend_name)
     )
@@ -146,10 +148,14 @@ async def _analyze(
                 # (the current one of a pair; a series' first slice), and a study's images too.
                 image = event.images[-1] if event.template.input == "prior" else event.images[0]
                 what = "images" if len(event.images) > 1 else "image"
+                # Each full-size image is written as a PNG once and that file shown every time.
+                shown = await services.shown(image)
+                if event.template.input == "prior":
+                    pair = [await services.shown(i) for i in event.images]
                 yield {
                     **empty_result(f"Sending the {what} to {backend.label}…"),
-                    **study_views(event.images, event.template),
-                    "preview": image.image,
+                    **study_views(event.images, event.template, pair),
+                    "preview": shown,
                     "shown_image": {"sha256": image.sha256},
                 }
             elif isinstance(event, Progress):
@@ -165,13 +171,13 @@ async def _analyze(
     except BackendError as exc:
         log.warning("backend %s failed: %s", backend_name, exc.kind)
         raise _Failure(str(exc)) from None
-    if result is None or image is None or sent is None:
+    if result is None or image is None or sent is None or shown is None:
         raise _Failure("The analysis ended without a result; please try again.")
     shown_raw = "".join(raw_parts) if result.retries else result.raw
     # The last update holds everything (an API client reads only the last one).
     yield {
         **result_outputs(result, shown_raw),
-        **study_views(sent.images, sent.template),
-        **boxes_outputs(result, image),
-        "preview": image.image,
+        **study_views(sent.images, sent.template, pair),
+        **boxes_outputs(result, shown),
+        "preview": shown,
     }

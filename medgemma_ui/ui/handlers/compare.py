@@ -148,6 +148,7 @@ async def next_comparison(
     item = await asyncio.to_thread(store.comparison_item, session.id, position)
     assert item is not None
     image = PreparedImage(item.jpeg, ImageInfo(**item.info))
+    shown = await services.shown(image)
     state = Pending(
         session=session,
         position=position,
@@ -157,7 +158,7 @@ async def next_comparison(
     )
     status = f"Image {position + 1} of {session.items} in *{session.label}*"
     yield _blank(f"{status}: both answers are being written…") | {
-        "compare_image": image.image,
+        "compare_image": shown,
         "compare_state": None,
     }
     outcomes = await asyncio.gather(
@@ -171,7 +172,7 @@ async def next_comparison(
             log.error("comparison failed", exc_info=reason)
             reason = CompareFailure("The comparison could not be run; please try again.")
         yield _blank(f"**Not compared.** {reason} Press *Next image* to go on.") | {
-            "compare_image": image.image,
+            "compare_image": shown,
             "compare_state": state,
         }
         return
@@ -179,7 +180,7 @@ async def next_comparison(
     left, right = state.results[state.left], state.results[state.side_of("right")]
     yield {
         "compare_status": f"{status}. Which answer is better? The names are shown after you vote.",
-        "compare_image": image.image,
+        "compare_image": shown,
         "compare_left": answer_markdown(left),
         "compare_right": answer_markdown(right),
         "compare_vote": gr.update(value=None, interactive=True),

@@ -48,12 +48,13 @@ def _no_image(facts: str = "") -> dict[str, Any]:
     }
 
 
-def _image(image: PreparedImage) -> dict[str, Any]:
+def _image(image: PreparedImage, shown: str) -> dict[str, Any]:
+    """The preview of `image` (`shown`: its PNG, `Services.shown`) and its facts and controls."""
     info = image.info
     choices = list(info.window_choices) if info.is_dicom else []
     count = info.frame_count
     return {
-        "preview": image.image,
+        "preview": shown,
         "facts_summary": facts_summary_markdown(info),
         "facts": image_facts_markdown(info),
         "warnings": warnings_markdown(info),
@@ -108,7 +109,7 @@ async def preview_new_file(
         suggested = None  # a chosen comparison, localisation or series stays chosen
     image = await _in_template_window(path, None, suggested or template, image, services)
     return {
-        **_image(image),
+        **_image(image, await services.shown(image)),
         "template": gr.skip() if suggested is None else suggested,
         **cleared_result(),
     }
@@ -173,7 +174,7 @@ async def preview_series(
         f"sent · slice {middle.index + 1} shown"
     )
     return {
-        **_image(image),
+        **_image(image, await services.shown(image)),
         "facts_summary": summary,
         "frame": gr.update(visible=False, value=0),
         "template": gr.skip()
@@ -222,7 +223,7 @@ async def preview_adjusted(
     if isinstance(image, ImageError):
         return _no_image(f"**This file cannot be used.** {image}")
     same = bool(shown) and shown.get("sha256") == image.sha256  # type: ignore[union-attr]
-    named = {**_image(image), "template": gr.skip()}
+    named = {**_image(image, await services.shown(image)), "template": gr.skip()}
     if not same:
         named.update(cleared_result())
     return named

@@ -78,15 +78,16 @@ def empty_result(status: str = "") -> dict[str, Any]:
     }
 
 
-def study_views(images: Sequence[PreparedImage], template: Template) -> dict[str, Any]:
+def study_views(
+    images: Sequence[PreparedImage], template: Template, shown: Sequence[str] = ()
+) -> dict[str, Any]:
     """The images about to be sent, shown as the model gets them: a series as a numbered strip,
-    a prior and current pair side by side."""
+    a prior and current pair side by side (`shown`: their PNGs, `Services.shown`)."""
     if template.input == "series":
         strip = [(thumbnail(image.jpeg), f"SLICE {k}") for k, image in enumerate(images, 1)]
         return {"sent_strip": gr.update(value=strip, visible=True)}
-    if template.input == "prior" and len(images) == 2:
-        pair = (images[0].image, images[1].image)
-        return {"compare_view": gr.update(value=pair, visible=True)}
+    if template.input == "prior" and len(shown) == 2:
+        return {"compare_view": gr.update(value=tuple(shown), visible=True)}
     return {}
 
 
@@ -100,16 +101,16 @@ def thumbnail(jpeg: bytes, side: int = THUMBNAIL_SIDE) -> Image.Image:
     return image.convert("RGB")
 
 
-def boxes_outputs(result: AnalysisResult, sent: PreparedImage) -> dict[str, Any]:
-    """A localisation's boxes drawn on the image that was sent, and the first box's corner
-    numbers (original pixels) ready to correct."""
+def boxes_outputs(result: AnalysisResult, sent: str) -> dict[str, Any]:
+    """A localisation's boxes drawn on the image that was sent (`sent`: its PNG), and the first
+    box's corner numbers (original pixels) ready to correct."""
     if result.template_input != "target":
         return {}
     boxes = result.boxes
     drawn = [(box.on_square(), box.label) for box in boxes]
     first = boxes[0] if boxes else None
     return {
-        "boxes_view": gr.update(value=(sent.image, drawn), visible=True),
+        "boxes_view": gr.update(value=(sent, drawn), visible=True),
         "box_correction": gr.update(
             value=", ".join(f"{v:g}" for v in first.xyxy) if first else "",
             visible=first is not None,
