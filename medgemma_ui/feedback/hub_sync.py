@@ -1,7 +1,8 @@
 """Keep feedback beyond an ephemeral disk: JSON Lines shards pushed to a private Hub dataset.
 
 The store (SQLite or PostgreSQL) stays the source of truth. When a dataset repo and a token are
-configured, each saved record is also appended as one JSON line to
+configured, each saved rating, and each comparison vote (its line says `record_type`
+"comparison_vote", as in `feedback export --votes`), is also appended as one JSON line to
 `feedback/feedback-<uuid>.jsonl` (one shard per process, so processes never write the same file)
 in a local folder that `huggingface_hub.CommitScheduler` pushes every few minutes. A changed
 rating is appended again with the same `id`; readers keep the line with the latest `updated_at`.
@@ -19,7 +20,8 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from medgemma_ui.feedback.export import export_row
+from medgemma_ui.feedback.comparison import ComparisonVote
+from medgemma_ui.feedback.export import export_row, vote_row
 from medgemma_ui.feedback.files import open_private, private_folder, write_private_bytes
 from medgemma_ui.feedback.postgres import describe_url
 from medgemma_ui.feedback.record import FeedbackRecord
@@ -61,15 +63,21 @@ class HubShardWriter:
         self.shard = self.folder / "feedback" / f"feedback-{uuid.uuid4().hex}.jsonl"
         private_folder(self.shard.parent)
 
-    def __call__(self, record: FeedbackRecord) -> None:
-        self.write(record)
+    def __call__(self, saved: FeedbackRecord | ComparisonVote) -> None:
+        self.write(saved)
 
-    def write(self, record: FeedbackRecord) -> None:
-        keep = self.keep_images and record.image_jpeg is not None
-        line = json.dumps(export_row(record, image_kept=keep), ensure_ascii=False) + "\n"
+    def write(self, saved: FeedbackRecord | ComparisonVote) -> None:
+        image = saved.image_jpeg if isinstance(saved, FeedbackRecord) else None
+        keep = self.keep_images and image is not None
+        row = (
+            export_row(saved, image_kept=keep)
+            if isinstance(saved, FeedbackRecord)
+            else vote_row(saved)
+        )
+        line = json.dumps(row, ensure_ascii=False) + "\n"
         with self.lock:
             if keep:
-                self._write_image(record.image_sha256, record.image_jpeg or b"")
+                self._write_image(saved.image_sha256, image or b"")
             with open_private(self.shard, "a") as f:
                 f.write(line)
 

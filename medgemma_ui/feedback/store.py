@@ -45,8 +45,9 @@ from medgemma_ui.feedback.record import (
 log = logging.getLogger(__name__)
 
 Synchronous = Literal["NORMAL", "FULL", "EXTRA"]
-# Called after a save has committed (e.g. the Hub shard writer); failures are logged, not raised.
-SaveListener = Callable[[FeedbackRecord], None]
+# Called after a rating or a comparison vote has committed (e.g. the Hub shard writer); failures
+# are logged, not raised.
+SaveListener = Callable[[FeedbackRecord | ComparisonVote], None]
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 _COLUMNS = (
@@ -208,13 +209,15 @@ class FeedbackStore:
             if self.keep_images and record.image_jpeg is not None:
                 tx.execute(_KEEP_IMAGE, (record.image_sha256, record.image_jpeg))
         if self.listeners:
-            stored = self.get(record.id, with_image=self.keep_images)
-            for listener in self.listeners:
-                try:
-                    listener(stored)  # type: ignore[arg-type]
-                except Exception:
-                    log.exception("feedback listener failed; the rating is safe in the store")
+            self._notify(self.get(record.id, with_image=self.keep_images))
         return record.id
+
+    def _notify(self, stored: FeedbackRecord | ComparisonVote | None) -> None:
+        for listener in self.listeners if stored is not None else ():
+            try:
+                listener(stored)  # type: ignore[arg-type]
+            except Exception:
+                log.exception("feedback listener failed; what was saved is safe in the store")
 
     def import_records(self, records: Iterable[FeedbackRecord]) -> dict[str, int]:
         """Load records as they are (their own `created_at` and `updated_at`), idempotently by id:
@@ -462,7 +465,14 @@ class FeedbackStore:
             raise TypeError(f"save_vote() takes a ComparisonVote, got {type(vote).__name__}.")
         with self._transaction() as tx:
             tx.execute(_VOTE_UPSERT, vote.to_row(utc_now()))
+        if self.listeners:
+            self._notify(self.get_vote(vote.id))
         return vote.id
+
+    def get_vote(self, vote_id: str) -> ComparisonVote | None:
+        columns = ", ".join(VOTE_COLUMNS)
+        rows = self._fetchall(f"SELECT {columns} FROM comparison_votes WHERE id = ?", (vote_id,))
+        return ComparisonVote.from_row(rows[0]) if rows else None
 
     def iter_votes(self, *, session_label: str | None = None) -> Iterator[ComparisonVote]:
         """Every comparison vote, oldest first."""

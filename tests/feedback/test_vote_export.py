@@ -112,3 +112,29 @@ def test_the_cli_exports_votes_to_a_private_file_and_imports_them(tmp_path: Path
     assert "3 comparison votes: 3 added" in capsys.readouterr().err
     with FeedbackStore(merged) as store:
         assert len(list(store.iter_votes())) == 3
+
+
+def test_votes_reach_the_hub_shard_and_come_back_from_it(new_target: Target, tmp_path: Path):
+    """On a Space the disk is wiped on restart: votes go to the dataset's shards with the
+    ratings, and `feedback import` of the shards restores both."""
+    from medgemma_ui.feedback import HubShardWriter
+
+    writer = HubShardWriter(tmp_path / "hub")
+    store = FeedbackStore(new_target("space"), listeners=[writer])
+    session = store.create_comparison("Pilot", ARMS, [(jpeg(n), {}) for n in range(2)])
+    store.save(make_record(0, 0))
+    first = vote(session, 0, "Dr A", "a")
+    store.save_vote(first)
+    store.save_vote(vote(session, 1, "Dr A", "both_good"))
+    lines = [json.loads(line) for line in writer.shard.read_text().splitlines()]
+    assert [line.get("record_type") for line in lines] == [
+        None,
+        "comparison_vote",
+        "comparison_vote",
+    ]
+    assert lines[1]["id"] == first.id and lines[1]["updated_at"] >= lines[1]["created_at"]
+
+    restored = FeedbackStore(new_target("after restart"))
+    report = import_files(restored, [tmp_path / "hub"])
+    assert report.added == 1 and report.votes["added"] == 2
+    assert [v.to_dict() for v in restored.iter_votes()] == [v.to_dict() for v in store.iter_votes()]
