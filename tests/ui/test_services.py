@@ -184,6 +184,7 @@ async def test_preview_then_analyze_writes_the_shown_png_once(tmp_path, monkeypa
     from medgemma_ui.ui.services import Services
     from tests.support.app_runner import settings_for
     from tests.support.model_server import CXR_ANSWER, ModelServer, Script
+    from tests.ui.test_binding import analyze_inputs
 
     writes: list[str] = []
     real_write = Services._write_shown
@@ -198,24 +199,11 @@ async def test_preview_then_analyze_writes_the_shown_png_once(tmp_path, monkeypa
         chest = str(EXAMPLES / "chest_xray_pa.dcm")
         try:
             previewed = await preview_new_file(chest, "cxr", services)
-            updates = [u async for u in analyze(_inputs(chest), services)]
+            updates = [
+                u async for u in analyze(analyze_inputs(file_path=chest, template="cxr"), services)
+            ]
         finally:
             services.prepare_pool.close()
     shown = [u["preview"] for u in updates if "preview" in u]
     assert len(shown) == 2 and set(shown) == {previewed["preview"]}
     assert len(writes) == 1
-
-
-def _inputs(path: str) -> dict:
-    return dict(
-        file_path=path,
-        window="default",
-        frame=0,
-        backend="openai",
-        template="cxr",
-        prompt="",
-        max_tokens=512,
-        temperature=0.0,
-        structured=False,
-        retries=0,
-    )
