@@ -71,6 +71,7 @@ def build_demo(services: Services | None = None) -> gr.Blocks:
         pacs_panel.listen(refs, services)
     demo.queue(default_concurrency_limit=None, max_size=services.settings.server.queue_size)
     demo.temp_file_sets.append(services.exports)  # review exports go with the uploads
+    demo.temp_file_sets.append(services.given)  # so do the files handed to pages
     return demo
 
 

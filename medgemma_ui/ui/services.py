@@ -51,6 +51,9 @@ class Services:
     # Review exports written under the data folder; build_demo hands this set to Gradio, which
     # purges them with the uploads (hourly, an hour old, and at shutdown).
     exports: set[str] = field(default_factory=set)
+    # Files handed to pages (`give`: PACS files, result exports, shown PNGs); build_demo hands
+    # this set to Gradio too, so they are purged even if no update ever offered them.
+    given: set[str] = field(default_factory=set)
     _gates: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     # Prepared images by (content digest, window, frame); see `prepare`.
     _prepared: OrderedDict[tuple, PreparedImage] = field(default_factory=OrderedDict)
@@ -163,6 +166,7 @@ class Services:
 
         path = keep(source, get_upload_folder(), name)
         self.uploads.add(path, login)
+        self.given.add(path)
         return path
 
     async def shown(self, image: PreparedImage) -> str:

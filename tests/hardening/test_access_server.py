@@ -304,6 +304,8 @@ def test_exports_are_private_in_the_data_folder_and_purged(tmp_path):
             assert stat.S_IMODE(Path(downloaded).stat().st_mode) == 0o600
         # Gradio's hourly purge of the uploads covers the exports ...
         assert any(services.exports is s for s in demo.temp_file_sets)
+        # ... and so do the files handed to pages (PACS files, result exports, shown PNGs).
+        assert any(services.given is s for s in demo.temp_file_sets)
         # ... and what an earlier run left is deleted at the next export.
         old = services.exports_dir / "feedback-20000101-000000-0000.csv"
         old.write_text("x")

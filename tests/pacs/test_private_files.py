@@ -72,6 +72,15 @@ async def test_exports_are_built_for_and_given_to_their_opener_alone(tmp_path: P
                 _private_in_the_cache(download)
                 assert services.uploads.owner(download) == (True, "bob")
             assert Path(mine["export_sr"]["value"]).name == "medgemma-sr.dcm"
+            assert services.given >= {mine[k]["value"] for k in ("export_sr", "export_pdf")}
+
+            # A saved rating remakes the PDF only; nothing else is handed to the page.
+            before = set(services.given)
+            rated = await make_exports(
+                shown, services, "bob", {"comment": "Agree."}, kinds=("pdf",)
+            )
+            assert rated["export_sr"]["value"] is None and rated["export_fhir"]["value"] is None
+            assert services.given - before == {rated["export_pdf"]["value"]}
 
             theirs = await make_exports(shown, services, "alice")
             assert theirs["export_sr"]["value"] is None and theirs["export_pdf"]["value"] is None

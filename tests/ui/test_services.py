@@ -168,6 +168,7 @@ async def test_an_image_is_shown_from_one_png_of_the_exact_pixels_sent(tmp_path,
     assert Path(path).stat().st_mode & 0o777 == 0o600
     assert Path(path).parent.stat().st_mode & 0o777 == 0o700
     assert services.uploads.owner(path) == (True, "bob")  # the file routes serve it to bob only
+    assert path in services.given  # purged by Gradio with the uploads
     assert await services.shown(image) != path  # nobody signed in: another file
     Path(path).unlink()  # Gradio's hourly purge
     token = CALLER.set(Caller(login="bob", owner="login:bob"))

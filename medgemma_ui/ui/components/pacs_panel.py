@@ -123,7 +123,9 @@ def listen(refs: Refs, services: Services) -> None:
         values = (overall, added, corrected, comment, reviewer)
         rating = dict(zip(rating_names, values, strict=True))
         shown = handlers.ShownResult(result, upload, study, prior)
-        exported = await handlers.make_exports(shown, services, current_login(), rating)
+        exported = await handlers.make_exports(
+            shown, services, current_login(), rating, kinds=("pdf",)
+        )
         return by_component(refs, {"export_pdf": exported.get("export_pdf", gr.skip())})
 
     refs["confirmation"].change(

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,24 +151,32 @@ def _rating(values: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _build(
-    result: AnalysisResult, files: list[str], rating: dict[str, Any] | None, folder: Path
+    result: AnalysisResult,
+    files: list[str],
+    rating: dict[str, Any] | None,
+    folder: Path,
+    kinds: Collection[str],
 ) -> tuple[dict[str, str], list[str]]:
-    sources = exports.SourceIndex.from_sources(files)
+    """The exports of `kinds` ("sr", "fhir", "pdf") written into `folder`, and notes on any not
+    made."""
     made: dict[str, str] = {}
     notes: list[str] = []
-    try:
-        sr = exports.build_sr_dataset(result, sources)
-        path = folder / EXPORT_NAMES["sr"]
-        path.write_bytes(exports.sr_bytes(sr))
-        made["sr"] = str(path)
-    except ValueError as exc:
-        notes.append(f"No DICOM SR: {exc}")
-    path = folder / EXPORT_NAMES["fhir"]
-    path.write_bytes(exports.fhir_json(exports.build_fhir_bundle(result, sources)))
-    made["fhir"] = str(path)
-    path = folder / EXPORT_NAMES["pdf"]
-    path.write_bytes(exports.build_pdf_bytes(result, rating))
-    made["pdf"] = str(path)
+
+    def write(kind: str, data: bytes) -> None:
+        path = folder / EXPORT_NAMES[kind]
+        path.write_bytes(data)
+        made[kind] = str(path)
+
+    sources = exports.SourceIndex.from_sources(files) if {"sr", "fhir"} & set(kinds) else None
+    if "sr" in kinds and sources is not None:
+        try:
+            write("sr", exports.sr_bytes(exports.build_sr_dataset(result, sources)))
+        except ValueError as exc:
+            notes.append(f"No DICOM SR: {exc}")
+    if "fhir" in kinds and sources is not None:
+        write("fhir", exports.fhir_json(exports.build_fhir_bundle(result, sources)))
+    if "pdf" in kinds:
+        write("pdf", exports.build_pdf_bytes(result, rating))
     return made, notes
 
 
@@ -188,20 +196,25 @@ async def make_exports(
     services: Services,
     login: str | None,
     rating: dict[str, Any] | None = None,
+    kinds: Collection[str] = tuple(EXPORT_NAMES),
 ) -> dict[str, Any]:
-    """The three downloads for the result on screen (none without a result), `login`'s alone."""
+    """The downloads for the result on screen (none without a result), `login`'s alone: all
+    three, or only `kinds` (a saved rating changes only the PDF). Only what is offered is
+    given to the page; the rest of the working folder is removed."""
     result = shown.result
     if result is None:
         return no_exports()
     folder = Path(tempfile.mkdtemp(prefix="medgemma-exports-"))
     try:
         files = _readable_sources(shown, services, login)
-        built, notes = await asyncio.to_thread(_build, result, files, _rating(rating or {}), folder)
+        rated = _rating(rating or {})
+        built, notes = await asyncio.to_thread(_build, result, files, rated, folder, kinds)
         made = {kind: services.give(path, login) for kind, path in built.items()}
         return {
-            "export_sr": gr.update(value=made.get("sr"), visible="sr" in made),
-            "export_fhir": gr.update(value=made["fhir"], visible=True),
-            "export_pdf": gr.update(value=made["pdf"], visible=True),
+            **{
+                f"export_{kind}": gr.update(value=made.get(kind), visible=kind in made)
+                for kind in EXPORT_NAMES
+            },
             "store_sr": gr.update(visible="sr" in made and services.settings.pacs.can_store),
             "export_status": " ".join(notes),
         }
