@@ -300,9 +300,15 @@ class FeedbackStore:
         rows = self._fetchall(f"{_SELECT} {_FROM} WHERE f.id = ?", (record_id,))
         return _from_row(rows[0][:-1]) if rows else None
 
-    def count(self, *, session_label: str | None = None) -> int:
-        where, params = self._where(session_label)
-        return int(self._fetchall(f"SELECT count(*) {_FROM} {where}", params)[0][0])
+    def count(self, *, session_label: str | None = None, votes: bool = False) -> int:
+        """How many ratings (`votes`: comparison votes) the store holds, or the session has."""
+        if votes:
+            where, params = self._where(session_label, "session_label")
+            sql = f"SELECT count(*) FROM comparison_votes {where}"
+        else:
+            where, params = self._where(session_label)
+            sql = f"SELECT count(*) {_FROM} {where}"
+        return int(self._fetchall(sql, params)[0][0])
 
     def iter_all(self, *, session_label: str | None = None) -> Iterator[FeedbackRecord]:
         """Every record, oldest first, read in one consistent snapshot (without image bytes)."""
@@ -476,19 +482,19 @@ class FeedbackStore:
 
     def iter_votes(self, *, session_label: str | None = None) -> Iterator[ComparisonVote]:
         """Every comparison vote, oldest first."""
-        where, params = (
-            ("", ()) if session_label is None else ("WHERE session_label = ?", (session_label,))
-        )
+        where, params = self._where(session_label, "session_label")
         columns = ", ".join(VOTE_COLUMNS)
         sql = f"SELECT {columns} FROM comparison_votes {where} ORDER BY created_at, id"
         for row in self._snapshot(sql, params):
             yield ComparisonVote.from_row(row)
 
     @staticmethod
-    def _where(session_label: str | None) -> tuple[str, tuple[Any, ...]]:
+    def _where(
+        session_label: str | None, column: str = "f.session_label"
+    ) -> tuple[str, tuple[Any, ...]]:
         if session_label is None:
             return "", ()
-        return "WHERE f.session_label = ?", (session_label,)
+        return f"WHERE {column} = ?", (session_label,)
 
 
 class SQLiteFeedbackStore(FeedbackStore):

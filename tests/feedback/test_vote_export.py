@@ -89,6 +89,9 @@ def test_ratings_and_votes_in_one_file_and_a_bad_vote_line(new_target: Target, t
 
 def test_the_csv_export_of_votes(new_target: Target):
     store = store_with_votes(new_target())
+    assert store.count(votes=True) == 3 and store.count() == 0
+    assert store.count(votes=True, session_label="Chest pilot") == 3
+    assert store.count(votes=True, session_label="another session") == 0
     out = io.StringIO()
     assert store.export("csv", out, session_label="Chest pilot", votes=True) == 3
     rows = list(csv.DictReader(io.StringIO(out.getvalue())))

@@ -259,7 +259,7 @@ async def export_feedback(session: str, services: Services) -> tuple[list[str], 
     scope = f" in session **{_md(label)}**" if label else ""
     store = services.feedback_store
     ratings = await asyncio.to_thread(store.count, session_label=label)
-    votes = await asyncio.to_thread(lambda: sum(1 for _ in store.iter_votes(session_label=label)))
+    votes = await asyncio.to_thread(store.count, session_label=label, votes=True)
     if not ratings and not votes:
         return [], f"No ratings to export yet{scope}."
     paths: list[str] = []
