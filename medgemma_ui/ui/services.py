@@ -176,7 +176,7 @@ class Services:
         login = current_login()
         key = (image.sha256, login)
         path = self._shown.get(key)
-        if path is None or not os.path.exists(path):  # Gradio purges its cache hourly
+        if path is None or not _touched(path):  # never written, or purged already
             path = await asyncio.to_thread(self._write_shown, image, login)
             self._shown[key] = path
         self._shown.move_to_end(key)
@@ -194,10 +194,6 @@ class Services:
             image.image.save(out, "PNG", compress_level=SHOWN_PNG_LEVEL)
         return self.give(temporary, login, "preview.png")
 
-    def readable(self, paths: list[str], login: str | None) -> bool:
-        """Whether `login` may read every one of `paths` (none is another login's upload)."""
-        return all(self.uploads.readable(path, login) for path in paths)
-
     def identify(self, request: Any, oauth_token: object | None = None) -> Caller:
         """The event's caller (`require_access` first): their login and their owner key."""
         return caller(request, self.require_access(oauth_token))
@@ -212,6 +208,16 @@ class Services:
             yield who
         finally:
             CALLER.reset(token)
+
+
+def _touched(path: str) -> bool:
+    """Mark a file handed out again as fresh (Gradio purges what was last changed an hour ago,
+    and touches its own cached copies the same way); False when it is gone."""
+    try:
+        os.utime(path)
+    except OSError:
+        return False
+    return True
 
 
 def _content_digest(source: bytes | str | PathLike[str]) -> bytes:

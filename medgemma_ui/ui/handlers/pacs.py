@@ -141,7 +141,7 @@ class ForeignFiles(ValueError):
 
 def _readable_sources(shown: ShownResult, services: Services, login: str | None) -> list[str]:
     files = shown.sources()
-    if not services.readable(files, login):
+    if not all(services.uploads.readable(path, login) for path in files):
         raise ForeignFiles("These files were opened by another user; open your own copy.")
     return files
 
