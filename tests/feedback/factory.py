@@ -53,3 +53,19 @@ def comparable(record: FeedbackRecord) -> dict[str, object]:
     data = record.to_dict() | {"image_jpeg": record.image_jpeg}
     data.pop("updated_at")
     return data
+
+
+def rating(writer: int, i: int, reviewer: str, overall: str | None, **changes: object):
+    """A rating by `reviewer` of answer i (same image and answer text for the same i)."""
+    base = make_record(0, i)
+    return make_record(
+        writer,
+        i,
+        reviewer=reviewer,
+        overall_rating=overall,
+        image_sha256=base.image_sha256,
+        raw_answers=base.raw_answers,
+        template_id=changes.pop("template_id", "cxr"),
+        backend="openai",
+        **changes,
+    )

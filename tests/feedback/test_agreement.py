@@ -18,25 +18,9 @@ from medgemma_ui.feedback.agreement import (
     inter_rater,
     trend,
 )
-from tests.feedback.factory import make_record
+from tests.feedback.factory import make_record, rating
 
 Z = 1.959963984540054
-
-
-def rating(writer: int, i: int, reviewer: str, overall: str | None, **changes: object):
-    """A rating by `reviewer` of answer i (same image and answer text for the same i)."""
-    base = make_record(0, i)
-    return make_record(
-        writer,
-        i,
-        reviewer=reviewer,
-        overall_rating=overall,
-        image_sha256=base.image_sha256,
-        raw_answers=base.raw_answers,
-        template_id=changes.pop("template_id", "cxr"),
-        backend="openai",
-        **changes,
-    )
 
 
 def test_finding_shares_per_template_backend_and_model() -> None:

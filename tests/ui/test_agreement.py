@@ -6,23 +6,8 @@ import json
 
 from medgemma_ui.ui.handlers import agreement
 from medgemma_ui.ui.services import create_services
-from tests.feedback.factory import make_record
+from tests.feedback.factory import rating
 from tests.ui.test_review import make_settings
-
-
-def rated(writer: int, i: int, reviewer: str, overall: str, **changes):
-    base = make_record(0, i)
-    return make_record(
-        writer,
-        i,
-        reviewer=reviewer,
-        overall_rating=overall,
-        image_sha256=base.image_sha256,
-        raw_answers=base.raw_answers,
-        template_id="cxr",
-        backend="openai",
-        **changes,
-    )
 
 
 async def test_an_empty_store_gives_a_sentence_and_no_plot(tmp_path):
@@ -38,8 +23,8 @@ async def test_ratings_by_two_clinicians_fill_the_plots(tmp_path):
     store = services.feedback_store
     verdicts = {"cardiac_size": "accept", "pulmonary_findings[0]": "reject"}
     for i in range(4):
-        store.save(rated(1, i, "Dr A", ("agree", "disagree")[i % 2], finding_ratings=verdicts))
-        store.save(rated(2, i, "Dr B", ("agree", "partly_agree")[i % 2], finding_ratings=verdicts))
+        store.save(rating(1, i, "Dr A", ("agree", "disagree")[i % 2], finding_ratings=verdicts))
+        store.save(rating(2, i, "Dr B", ("agree", "partly_agree")[i % 2], finding_ratings=verdicts))
     out = await agreement.load_agreement("", "backend", services)
     assert "**16 findings reviewed**" in out["agreement_summary"]
     assert (
